@@ -1,0 +1,109 @@
+"""Helpers every chapter notebook uses: seeding, device, figure style, glue, progress bars."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import Iterable, TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["setup", "seed_everything", "pick_device", "glue", "progress", "in_colab", "show_source", "REPOSITORY_URL"]
+
+T = TypeVar("T")
+
+# Kept equal to `repository.url` in _config.yml by tests/test_book.py.
+REPOSITORY_URL = "https://github.com/aevae-book/autoencoder-or-vae"
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch.Generator seeded with ``seed`` for explicit use."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """CUDA if available, else Apple's MPS, else the CPU. ``prefer`` (or $AEVAE_DEVICE) overrides."""
+    prefer = prefer or os.environ.get("AEVAE_DEVICE")
+    if prefer:
+        if prefer not in {"cpu", "cuda", "mps"}:
+            raise ValueError(f"Unknown device {prefer!r}: use 'cpu', 'cuda' or 'mps'.")
+        if prefer == "cuda" and not torch.cuda.is_available():
+            raise ValueError("Device 'cuda' was asked for but CUDA is not available; use 'cpu'.")
+        if prefer == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("Device 'mps' was asked for but MPS is not available; use 'cpu'.")
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_style() -> None:
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="deep")
+    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6.4, 4.0),
+                         "image.cmap": "gray"})
+    try:  # PNG only in stored outputs (no SVG)
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def setup(seed: int = 0, device: str | None = None, style: bool = True) -> torch.device:
+    """The one call at the top of every chapter: seed everything, pick the device, set the style."""
+    seed_everything(seed)
+    if style:
+        set_style()
+    return pick_device(device)
+
+
+def glue(name: str, value, display: bool = False):
+    """myst-nb's ``glue`` where it is installed (the book build); a no-op elsewhere (e.g. Colab).
+
+    Returns ``value`` so that ``x = glue("x", compute())`` reads naturally.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return value
+    _glue(name, value, display=display)
+    return value
+
+
+def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
+    """A tqdm.auto progress bar for interactive runs.
+
+    Disabled when $AEVAE_PROGRESS is ``0`` (the book's executor and nbval set it), so that no bar
+    ends up in stored outputs.
+    """
+    if os.environ.get("AEVAE_PROGRESS", "1") == "0":
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, leave=False, **kwargs)
+
+
+def show_source(obj) -> None:
+    """Display the source of a module function or class as a highlighted code block (so a chapter can
+    show the idea it relies on without pasting it)."""
+    import inspect
+
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```"))

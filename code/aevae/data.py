@@ -1,0 +1,278 @@
+"""Fashion-MNIST: find, verify and load the four IDX files.
+
+Where the files are looked for, in order:
+
+1. the ``folder`` argument of :func:`load_fashion_mnist`;
+2. the folder named by the environment variable ``AEVAE_DATA``;
+3. the per-user cache, ``$XDG_CACHE_HOME/aevae/fashion-mnist`` (default ``~/.cache/...``);
+4. ``/usr/share/datasets/fashion-mnist``, where the Debian/Ubuntu package ``dataset-fashion-mnist``
+   installs them.
+
+If none holds the files, they are downloaded from the data set's official host into the cache
+(``download=True``). Every file is checked against a pinned SHA-256 of its *decompressed* IDX bytes
+(the Debian package recompresses the ``.gz`` files, so the compressed bytes differ from the official
+ones while the content is the same). A corrupted or truncated file is refused with an error that names
+it and says how to get a good copy; a download is written under a temporary name and renamed only
+after it verifies, so nothing partial is ever used.
+
+Run ``python -m aevae.data`` to make sure the data are present (it downloads if needed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "CLASSES",
+    "FILES",
+    "DataError",
+    "Split",
+    "load_fashion_mnist",
+    "find_data_dir",
+    "read_idx",
+    "binarize",
+]
+
+ENV_VAR = "AEVAE_DATA"
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+# name -> (sha256 of the decompressed IDX bytes, decompressed size in bytes)
+FILES = {
+    "train-images-idx3-ubyte.gz": ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47040016),
+    "train-labels-idx1-ubyte.gz": ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60008),
+    "t10k-images-idx3-ubyte.gz": ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7840016),
+    "t10k-labels-idx1-ubyte.gz": ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008),
+}
+SPLITS = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+HOW_TO_GET = (
+    "Get the Fashion-MNIST files in one of three ways:\n"
+    "  1. install the Debian/Ubuntu package:  sudo apt-get install dataset-fashion-mnist\n"
+    "     (files land in /usr/share/datasets/fashion-mnist);\n"
+    "  2. download them with network access:  python -m aevae.data\n"
+    f"     (from {BASE_URL} into the per-user cache);\n"
+    f"  3. put the four .gz files in a folder and point the variable at it:  export {ENV_VAR}=/path/to/folder"
+)
+
+
+class DataError(RuntimeError):
+    """The data set is missing, corrupted, or was asked for wrongly."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split in memory: ``images`` (N, 784) float32 in [0, 1] and ``labels`` (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aevae" / "fashion-mnist"
+
+
+def candidate_dirs(folder: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+    """The places looked in, in order, each with the reason it is looked in."""
+    places = []
+    if folder is not None:
+        places.append(("the folder argument", Path(folder)))
+    if os.environ.get(ENV_VAR):
+        places.append((f"${ENV_VAR}", Path(os.environ[ENV_VAR])))
+    places.append(("the per-user cache", cache_dir()))
+    places.append(("the Debian package dataset-fashion-mnist", SYSTEM_DIR))
+    return places
+
+
+def _has_all(path: Path) -> bool:
+    return all((path / name).is_file() for name in FILES)
+
+
+def find_data_dir(folder: str | os.PathLike | None = None) -> Path | None:
+    """The first folder that holds all four files, or ``None``.
+
+    An explicit ``folder`` that does not hold them is an error, not a fall-through: the caller asked
+    for that folder.
+    """
+    if folder is not None:
+        path = Path(folder)
+        if not path.is_dir():
+            raise DataError(f"The data folder {path} does not exist.\n{HOW_TO_GET}")
+        missing = [name for name in FILES if not (path / name).is_file()]
+        if missing:
+            raise DataError(f"The data folder {path} lacks {', '.join(missing)}.\n{HOW_TO_GET}")
+        return path
+    for _, path in candidate_dirs():
+        if _has_all(path):
+            return path
+    return None
+
+
+def _decompress(path: Path) -> bytes:
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(
+            f"{path} is not a readable gzip file ({err}): it is corrupted or truncated. "
+            f"Delete it and get a good copy.\n{HOW_TO_GET}"
+        ) from err
+
+
+def verified_bytes(path: Path) -> bytes:
+    """The decompressed content of one of the four files, after checking its SHA-256."""
+    name = path.name
+    if name not in FILES:
+        raise DataError(f"{path}: unknown file name; expected one of {sorted(FILES)}.")
+    raw = _decompress(path)
+    sha, size = FILES[name]
+    digest = hashlib.sha256(raw).hexdigest()
+    if len(raw) != size or digest != sha:
+        raise DataError(
+            f"{path} does not match the pinned checksum (size {len(raw)} bytes, expected {size}; "
+            f"sha256 {digest[:12]}…, expected {sha[:12]}…): it is corrupted or truncated. "
+            f"Delete it and get a good copy.\n{HOW_TO_GET}"
+        )
+    return raw
+
+
+def read_idx(raw: bytes) -> np.ndarray:
+    """Parse IDX bytes (the format of the MNIST family) into a numpy array."""
+    if len(raw) < 4:
+        raise DataError("IDX data shorter than its 4-byte header.")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(f"Not an unsigned-byte IDX file (magic {raw[:4].hex()}).")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    offset = 4 + 4 * ndim
+    count = int(np.prod(shape))
+    if len(raw) - offset != count:
+        raise DataError(f"IDX data holds {len(raw) - offset} values, its header says {count}.")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def download(dest: Path | None = None, base_url: str = BASE_URL, timeout: float = 60.0) -> Path:
+    """Download the four files into ``dest`` (default: the per-user cache), verifying each.
+
+    Each file is written to a temporary name in the same folder and renamed only once its checksum
+    matches, so an interrupted or corrupted download never leaves a file that could be used.
+    """
+    dest = Path(dest) if dest is not None else cache_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        target = dest / name
+        if target.is_file():
+            try:
+                verified_bytes(target)
+                continue
+            except DataError:
+                target.unlink()
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(base_url + name, timeout=timeout) as resp:
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+            _check_download(tmp, name)
+            os.replace(tmp, target)
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            raise DataError(f"Could not download {base_url + name}: {err}.\n{HOW_TO_GET}") from err
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return dest
+
+
+def _check_download(tmp: Path, name: str) -> None:
+    raw = _decompress(tmp)
+    sha, size = FILES[name]
+    if len(raw) != size or hashlib.sha256(raw).hexdigest() != sha:
+        raise DataError(f"The downloaded {name} does not match the pinned checksum; it was discarded.\n{HOW_TO_GET}")
+
+
+_CACHE: dict[tuple[str, str], Split] = {}
+
+
+def load_fashion_mnist(
+    split: str = "train",
+    folder: str | os.PathLike | None = None,
+    download_if_missing: bool = True,
+) -> Split:
+    """Load one split of Fashion-MNIST as tensors in memory.
+
+    Returns a :class:`Split` with ``images`` (N, 784) float32 in [0, 1] and ``labels`` (N,) int64:
+    60,000 images for ``"train"``, 10,000 for ``"test"``. A second call in the same process returns
+    the cached tensors (clone them before modifying in place).
+    """
+    if split not in SPLITS:
+        raise DataError(f"Unknown split {split!r}: use 'train' or 'test'.")
+    path = find_data_dir(folder)
+    if path is None:
+        if not download_if_missing:
+            raise DataError(f"Fashion-MNIST was not found in any of: {_places()}.\n{HOW_TO_GET}")
+        try:
+            path = download()
+        except DataError as err:
+            raise DataError(
+                f"Fashion-MNIST was not found in any of: {_places()}, and the download failed.\n{err}"
+            ) from err
+    key = (str(path.resolve()), split)
+    if key not in _CACHE:
+        image_file, label_file = SPLITS[split]
+        images = read_idx(verified_bytes(path / image_file))  # (N, 28, 28) uint8
+        labels = read_idx(verified_bytes(path / label_file))  # (N,) uint8
+        if images.shape[0] != labels.shape[0]:
+            raise DataError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels.")
+        x = torch.from_numpy(images.reshape(images.shape[0], -1).astype(np.float32) / 255.0)  # (N, 784)
+        y = torch.from_numpy(labels.astype(np.int64))  # (N,)
+        _CACHE[key] = Split(x, y)
+    return _CACHE[key]
+
+
+def _places() -> str:
+    return "; ".join(f"{why} ({path})" for why, path in candidate_dirs())
+
+
+def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dynamic binarization: each pixel is 1 with probability equal to its intensity."""
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError("binarize expects intensities in [0, 1].")
+    return torch.bernoulli(images, generator=generator)
+
+
+def main() -> None:  # python -m aevae.data
+    path = find_data_dir()
+    if path is None:
+        print(f"Fashion-MNIST not found locally; downloading into {cache_dir()} …")
+        path = download()
+    for name in FILES:
+        verified_bytes(path / name)
+    print(f"Fashion-MNIST verified in {path}")
+
+
+if __name__ == "__main__":
+    main()

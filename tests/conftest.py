@@ -1,0 +1,27 @@
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array in the IDX format."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def tiny_idx(tmp_path):
+    """Writes a small valid IDX image file and label file; returns their paths and arrays."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=(5,), dtype=np.uint8)
+    img_path = tmp_path / "imgs.gz"
+    lab_path = tmp_path / "labs.gz"
+    img_path.write_bytes(gzip.compress(idx_bytes(images)))
+    lab_path.write_bytes(gzip.compress(idx_bytes(labels)))
+    return img_path, lab_path, images, labels

@@ -1,0 +1,116 @@
+"""Execute chapter notebooks in place, each from scratch in one fresh kernel, top to bottom.
+
+Prints each notebook's wall time and the peak resident memory of its kernel, and records them in
+``results/execution.json`` (read by the book's "Reproducing this book" appendix).
+
+    python tools/execute.py chapters/*.ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "execution.json"
+
+
+class PeakMemory:
+    """Polls the resident memory of this process's children (the kernel and anything it starts)."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def execute(path: Path, timeout: int) -> dict:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    with PeakMemory() as mem:
+        client.execute()
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, path)
+    return {"seconds": round(seconds, 1), "peak_mib": round(mem.peak / 2**20, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--no-record", action="store_true", help="do not update results/execution.json")
+    args = parser.parse_args()
+    os.environ.setdefault("AEVAE_PROGRESS", "0")  # no progress bars in stored outputs
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+
+    record = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"notebooks": {}}
+    rows = []
+    for path in args.notebooks:
+        if not path.is_file():
+            print(f"error: no notebook at {path}", file=sys.stderr)
+            return 2
+        print(f"executing {path} …", flush=True)
+        stats = execute(path, args.timeout)
+        rows.append((path.name, stats))
+        record["notebooks"][path.name] = stats
+        print(f"  {stats['seconds']:8.1f} s   peak {stats['peak_mib']:8.1f} MiB", flush=True)
+
+    import torch  # noqa: E402  (only for the record)
+
+    record["machine"] = {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    }
+    if not args.no_record:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    print("\nnotebook                               wall time      peak memory")
+    for name, stats in rows:
+        print(f"{name:38s} {stats['seconds']:8.1f} s   {stats['peak_mib']:8.1f} MiB")
+    print(f"{'total':38s} {sum(s['seconds'] for _, s in rows):8.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

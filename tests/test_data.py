@@ -183,3 +183,12 @@ def test_real_fashion_mnist():
     assert train.images.shape == (60000, 784) and test.images.shape == (10000, 784)
     assert torch.bincount(train.labels).tolist() == [6000] * 10
     assert torch.bincount(test.labels).tolist() == [1000] * 10
+
+
+def test_digits_28_out_of_distribution_set():
+    d = data.load_digits_28()
+    assert d.images.shape == (1797, 784) and d.images.dtype == torch.float32
+    assert float(d.images.min()) >= 0 and float(d.images.max()) <= 1
+    frame = d.images.reshape(-1, 28, 28)
+    assert float(frame[:, :4].abs().sum()) == 0 and float(frame[:, :, -4:].abs().sum()) == 0  # MNIST-like border
+    assert sorted(d.labels.unique().tolist()) == list(range(10))

@@ -10,7 +10,7 @@ from typing import Iterable, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["setup", "seed_everything", "pick_device", "glue", "progress", "in_colab", "show_source", "REPOSITORY_URL"]
+__all__ = ["setup", "seed_everything", "pick_device", "glue", "progress", "in_colab", "show_source", "record_results", "REPOSITORY_URL"]
 
 T = TypeVar("T")
 
@@ -107,3 +107,51 @@ def show_source(obj) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```"))
+
+
+def _book_root() -> "os.PathLike | None":
+    from pathlib import Path
+
+    here = Path.cwd().resolve()
+    for path in (here, *here.parents):
+        if (path / "_config.yml").is_file() and (path / "_toc.yml").is_file():
+            return path
+    return None
+
+
+def _round(value, digits: int):
+    import math
+
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) or (isinstance(value, torch.Tensor) and value.numel() == 1):
+        v = float(value)
+        if not math.isfinite(v) or v == 0:
+            return v
+        return round(v, max(0, digits - 1 - int(math.floor(math.log10(abs(v))))))
+    if isinstance(value, dict):
+        return {str(k): _round(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_round(v, digits) for v in value]
+    raise TypeError(f"record_results takes numbers, strings, lists and dicts, not {type(value).__name__}.")
+
+
+def record_results(chapter: str, results: dict, digits: int = 4) -> dict:
+    """Write a chapter's headline numbers to ``results/<chapter>.json`` at the book's root, rounded to
+    ``digits`` significant digits, for the decision guide to read. Returns the rounded dict.
+
+    Outside the book's repository (e.g. on Colab) nothing is written.
+    """
+    import json
+
+    if not isinstance(chapter, str) or not chapter or "/" in chapter:
+        raise ValueError(f"chapter must be a file-name stem such as '04_vae', got {chapter!r}.")
+    rounded = _round(dict(results), digits)
+    root = _book_root()
+    if root is not None:
+        path = root / "results" / f"{chapter}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(rounded, indent=2, sort_keys=True) + "\n")
+    return rounded

@@ -39,7 +39,7 @@ unit: env data
 	$(BIN)/python -m pytest tests -m "not browser"
 
 nbval: env data
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
+	AEVAE_RESULTS=check $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
 
 browser: env html
 	$(BIN)/python -m pytest tests -m browser

@@ -56,6 +56,19 @@ class PeakMemory:
         self._thread.join()
 
 
+def machine() -> dict:
+    import torch
+
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    }
+
+
 def execute(path: Path, timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -90,20 +103,10 @@ def main() -> int:
         rows.append((path.name, stats))
         record["notebooks"][path.name] = stats
         print(f"  {stats['seconds']:8.1f} s   peak {stats['peak_mib']:8.1f} MiB", flush=True)
-
-    import torch  # noqa: E402  (only for the record)
-
-    record["machine"] = {
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    }
-    if not args.no_record:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        if not args.no_record:  # after each notebook, so later notebooks (the appendix) can read it
+            record["machine"] = machine()
+            RESULTS.parent.mkdir(exist_ok=True)
+            RESULTS.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
     print("\nnotebook                               wall time      peak memory")
     for name, stats in rows:

@@ -138,11 +138,15 @@ def _round(value, digits: int):
     raise TypeError(f"record_results takes numbers, strings, lists and dicts, not {type(value).__name__}.")
 
 
-def record_results(chapter: str, results: dict, digits: int = 4) -> dict:
+def record_results(chapter: str, results: dict, digits: int = 4, rtol: float = 0.05, atol: float = 1e-3) -> dict:
     """Write a chapter's headline numbers to ``results/<chapter>.json`` at the book's root, rounded to
     ``digits`` significant digits, for the decision guide to read. Returns the rounded dict.
 
-    Outside the book's repository (e.g. on Colab) nothing is written.
+    Outside the book's repository (e.g. on Colab) nothing is written. With ``$AEVAE_RESULTS=check``
+    (set by ``make nbval``) nothing is written either: the committed file is compared with the fresh
+    numbers instead, and a :class:`StaleResultsError` names every number that moved by more than
+    ``rtol`` (relative) and ``atol`` (absolute) — the guide would otherwise quote stale figures.
+    Keys containing "seconds" (timings) are not compared: they depend on the machine and its load.
     """
     import json
 
@@ -150,8 +154,43 @@ def record_results(chapter: str, results: dict, digits: int = 4) -> dict:
         raise ValueError(f"chapter must be a file-name stem such as '04_vae', got {chapter!r}.")
     rounded = _round(dict(results), digits)
     root = _book_root()
-    if root is not None:
-        path = root / "results" / f"{chapter}.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(rounded, indent=2, sort_keys=True) + "\n")
+    if root is None:
+        return rounded
+    path = root / "results" / f"{chapter}.json"
+    if os.environ.get("AEVAE_RESULTS") == "check":
+        if not path.is_file():
+            raise StaleResultsError(f"{path} is missing: run `make book` to execute the chapters and record it.")
+        stale = _compare(json.loads(path.read_text()), rounded, rtol, atol)
+        if stale:
+            raise StaleResultsError(
+                f"{path} is not what {chapter} produces now; run `make book` to re-record it:\n  "
+                + "\n  ".join(stale)
+            )
+        return rounded
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(rounded, indent=2, sort_keys=True) + "\n")
     return rounded
+
+
+class StaleResultsError(AssertionError):
+    """A committed results file differs from what its chapter computes."""
+
+
+def _compare(old, new, rtol: float, atol: float, where: str = "") -> list[str]:
+    import math
+
+    if isinstance(new, dict) and isinstance(old, dict):
+        out = [f"{where}{k}: missing from the file" for k in new if k not in old]
+        out += [f"{where}{k}: in the file but no longer produced" for k in old if k not in new]
+        for k in new:
+            if k in old and "seconds" not in k:  # timings depend on the machine and its load
+                out += _compare(old[k], new[k], rtol, atol, f"{where}{k}.")
+        return out
+    if isinstance(new, list) and isinstance(old, list) and len(new) == len(old):
+        return [m for i, (a, b) in enumerate(zip(old, new)) for m in _compare(a, b, rtol, atol, f"{where}{i}.")]
+    if isinstance(new, (int, float)) and isinstance(old, (int, float)) and not isinstance(new, bool):
+        if math.isclose(old, new, rel_tol=rtol, abs_tol=atol) or (math.isnan(old) and math.isnan(new)):
+            return []
+    elif old == new:
+        return []
+    return [f"{where.rstrip('.')}: file has {old!r}, chapter gives {new!r}"]

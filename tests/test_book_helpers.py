@@ -1,0 +1,63 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from aevae import book
+
+
+@pytest.fixture
+def fake_book(tmp_path, monkeypatch):
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    (tmp_path / "chapters").mkdir()
+    monkeypatch.chdir(tmp_path / "chapters")  # notebooks run with their folder as cwd
+    monkeypatch.delenv("AEVAE_RESULTS", raising=False)
+    return tmp_path
+
+
+def test_record_results_writes_rounded_json(fake_book):
+    out = book.record_results("04_vae", {"mse": 0.0123456, "acc": np.float32(0.875), "n": 7,
+                                         "per_k": {"2": torch.tensor(1234.567)}, "name": "vae"})
+    assert out == {"mse": 0.01235, "acc": 0.875, "n": 7, "per_k": {"2": 1235.0}, "name": "vae"}
+    assert json.loads((fake_book / "results" / "04_vae.json").read_text()) == out
+
+
+def test_check_mode_accepts_close_and_names_stale_numbers(fake_book, monkeypatch):
+    book.record_results("04_vae", {"mse": 0.0200, "acc": 0.90, "label": "a", "fit_seconds": 1.0})
+    monkeypatch.setenv("AEVAE_RESULTS", "check")
+    # within tolerance; timings are not compared
+    book.record_results("04_vae", {"mse": 0.0201, "acc": 0.9001, "label": "a", "fit_seconds": 3.0})
+    with pytest.raises(book.StaleResultsError, match=r"acc: file has 0.9, chapter gives 0.5") as err:
+        book.record_results("04_vae", {"mse": 0.0201, "acc": 0.5, "label": "a"})
+    assert "make book" in str(err.value)
+    with pytest.raises(book.StaleResultsError, match="no longer produced"):
+        book.record_results("04_vae", {"mse": 0.02, "label": "a"})
+    with pytest.raises(book.StaleResultsError, match="missing"):
+        book.record_results("05_other", {"x": 1})
+    # check mode never writes
+    assert json.loads((fake_book / "results" / "04_vae.json").read_text())["acc"] == 0.9
+
+
+def test_record_results_outside_the_book_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert book.record_results("x", {"a": 1.0}) == {"a": 1.0}
+    assert not (tmp_path / "results").exists()
+
+
+def test_record_results_rejects_bad_input(fake_book):
+    with pytest.raises(ValueError, match="file-name stem"):
+        book.record_results("a/b", {})
+    with pytest.raises(TypeError, match="numbers, strings"):
+        book.record_results("x", {"model": object()})
+
+
+def test_pick_device_and_glue_and_progress(monkeypatch):
+    assert book.pick_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="Unknown device"):
+        book.pick_device("tpu")
+    monkeypatch.setenv("AEVAE_PROGRESS", "0")
+    it = [1, 2, 3]
+    assert book.progress(it) is it
+    assert book.glue("answer", 42) == 42

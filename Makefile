@@ -41,11 +41,15 @@ unit: env data
 nbval: env data
 	AEVAE_RESULTS=check $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
 
+# Headless system Chromium against the built pages of _toc.yml (localhost only); screenshots and a
+# report in artifacts/. $AEVAE_CHROMIUM names another Chromium/Chrome binary.
 browser: env html
-	$(BIN)/python -m pytest tests -m browser
+	$(BIN)/python -m pytest tests -m browser -v -p no:cacheprovider
 
+# Training throughput (module loop vs a DataLoader loop) and every notebook's time and peak memory;
+# updates results/benchmarks.json and the README's tables. E.g. make bench BENCH_ARGS="--only throughput"
 bench: env data
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lock: env
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==.*/torch==2.13.0/' > requirements.txt

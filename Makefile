@@ -14,7 +14,7 @@ export PYTHONHASHSEED := 0
 
 book: execute html
 
-test: unit nbval html browser
+test: unit nbval browser   # browser depends on html (the -W build)
 
 env: $(VENV)/.installed
 

@@ -2,19 +2,24 @@
 by row.
 
 **Pen strokes.** A stroke is a sequence of 2-D pen offsets ``x_t`` (as in Graves 2013, who models
-handwriting by its offsets). A hidden state drives it: a heading ``a_t`` (one of ``K`` directions,
-``360/K`` degrees apart) and a turn ``d_t`` in {right, straight, left} = {-1, 0, +1} headings.
+handwriting by its offsets). A hidden state drives it: the heading ``a_t``, one of ``K`` directions
+``360/K`` degrees apart, and ``r_t`` in {-1, +1}, the direction of the most recent turn (right, left).
 
-    a_1 ~ Uniform{0..K-1},  d_1 ~ Uniform{-1, 0, +1}
-    d_t = d_{t-1} with probability ``persist``, else a fresh uniform draw from {-1, 0, +1}   (t >= 2)
-    a_t = (a_{t-1} + d_t) mod K                                                                (t >= 2)
+    a_1 ~ Uniform{0..K-1},  r_1 ~ Uniform{-1, +1}
+    at every later step, one of three moves:
+      straight          with probability p_straight:                           a_t = a_{t-1}
+      turn back         with probability (1 - p_straight) * p_alternate:       r_t = -r_{t-1}, a_t = a_{t-1} + r_t
+      turn the same way with probability (1 - p_straight) * (1 - p_alternate): r_t = r_{t-1},  a_t = a_{t-1} + r_t
+    (headings mod K; r_t is unchanged by a straight move)
     x_t ~ N(speed * (cos 2 pi a_t / K, sin 2 pi a_t / K), noise^2 I_2)
 
-So at every step the pen keeps turning the way it was turning, or turns one of three ways anew: given
-the past, the next offset is a mixture of up to three well-separated Gaussians, never one Gaussian.
-The hidden state ``s_t = (a_t, d_t)`` is a Markov chain with ``3K`` states and the offsets are
-Gaussian emissions, so the process is a hidden Markov model and its exact density ``p(x_{1:T})`` is the
-forward algorithm (Rabiner 1989) — a sum over all ``K * 3^T`` hidden paths computed in ``O(T (3K)^2)``.
+So the pen runs straight, then turns, mostly the opposite way to its previous turn (zig-zags and
+staircases), however many straight steps ago that turn was. Given the past, the next offset is a
+mixture of three well-separated Gaussians — never one Gaussian — and which way the next turn goes
+depends on a turn that may lie far back. The hidden state ``s_t = (a_t, r_t)`` is a Markov chain with
+``2K`` states and the offsets are Gaussian emissions, so the process is a hidden Markov model: its exact
+density ``p(x_{1:T})`` is the forward algorithm (Rabiner 1989), a sum over all ``2K * 3^(T-1)`` hidden
+paths computed in ``O(T (2K)^2)``.
 
 **Fashion-MNIST as sequences.** An image is read top to bottom, one row of 28 pixels per step:
 28 steps of 28 binary pixels (after binarization), modelled with a Bernoulli output, in nats per row.
@@ -40,43 +45,52 @@ __all__ = [
     "sequences_to_images",
 ]
 
-TURNS = (-1, 0, 1)  # right, straight, left, in units of 360/K degrees
+MOVES = ("straight", "turn back", "turn same way")
 
 
 class StrokeSample(NamedTuple):
-    x: torch.Tensor  # (N, T, 2) pen offsets
+    x: torch.Tensor  # (N, T, 2) pen offsets, float32
     heading: torch.Tensor  # (N, T) int64 in 0..K-1
-    turn: torch.Tensor  # (N, T) int64 in {-1, 0, 1}
+    last_turn: torch.Tensor  # (N, T) int64 in {-1, +1}: direction of the most recent turn
+    move: torch.Tensor  # (N, T) int64: 0 straight, 1 turn back, 2 turn the same way (-1 at t = 1)
 
 
 @dataclass(frozen=True)
 class StrokeProcess:
     """The synthetic pen-stroke process (see the module docstring). Exact sampling and exact density."""
 
-    n_headings: int = 8
-    length: int = 20
+    n_headings: int = 4
+    length: int = 16
     speed: float = 1.0
     noise: float = 0.1
-    persist: float = 0.6
+    p_straight: float = 0.5
+    p_alternate: float = 0.8
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_headings, int) or self.n_headings < 3:
             raise ValueError(f"n_headings must be an int >= 3, got {self.n_headings!r}.")
         if not isinstance(self.length, int) or self.length < 1:
             raise ValueError(f"length must be a positive int, got {self.length!r}.")
-        if not self.noise > 0 or not self.speed > 0:
+        if not (self.noise > 0 and self.speed > 0):
             raise ValueError("speed and noise must be positive.")
-        if not 0 <= self.persist <= 1:
-            raise ValueError(f"persist must be a probability, got {self.persist!r}.")
+        for name in ("p_straight", "p_alternate"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be a probability, got {getattr(self, name)!r}.")
 
     # --- the hidden Markov chain -------------------------------------------------------------------
     @property
     def n_states(self) -> int:
-        return 3 * self.n_headings
+        return 2 * self.n_headings
 
-    def _state(self, heading: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-        """State index s = 3 * heading + (turn + 1)."""
-        return 3 * heading + (turn + 1)
+    def move_probs(self) -> tuple[float, float, float]:
+        """P(straight), P(turn back), P(turn the same way): the mixture weights of every later step."""
+        turn = 1.0 - self.p_straight
+        return self.p_straight, turn * self.p_alternate, turn * (1.0 - self.p_alternate)
+
+    @staticmethod
+    def _index(heading: int, last_turn: int) -> int:
+        """State index s = 2 * heading + (0 if last_turn == -1 else 1)."""
+        return 2 * heading + (last_turn + 1) // 2
 
     def directions(self, dtype=torch.float64) -> torch.Tensor:
         """The K unit headings, (K, 2)."""
@@ -84,44 +98,46 @@ class StrokeProcess:
         return torch.stack([angle.cos(), angle.sin()], -1)
 
     def state_means(self, dtype=torch.float64) -> torch.Tensor:
-        """Mean offset of every hidden state, (S, 2); state s has heading s // 3."""
-        return self.speed * self.directions(dtype).repeat_interleave(3, 0)
-
-    def turn_probs(self, dtype=torch.float64) -> torch.Tensor:
-        """P(d_t = j | d_{t-1} = i), (3, 3): keep the turn w.p. ``persist``, else a uniform new draw."""
-        return self.persist * torch.eye(3, dtype=dtype) + (1 - self.persist) / 3
+        """Mean offset of every hidden state, (S, 2); state s has heading s // 2."""
+        return self.speed * self.directions(dtype).repeat_interleave(2, 0)
 
     def transition(self, dtype=torch.float64) -> torch.Tensor:
         """P(s_t = j | s_{t-1} = i), (S, S); each row sums to 1."""
-        K, S = self.n_headings, self.n_states
-        P = torch.zeros(S, S, dtype=dtype)
-        D = self.turn_probs(dtype)
-        for a, i in itertools.product(range(K), range(3)):
-            for j, d in enumerate(TURNS):
-                P[3 * a + i, 3 * ((a + d) % K) + j] = D[i, j]
+        K = self.n_headings
+        P = torch.zeros(self.n_states, self.n_states, dtype=dtype)
+        straight, back, same = self.move_probs()
+        for a in range(K):
+            for r in (-1, 1):
+                i = self._index(a, r)
+                P[i, self._index(a, r)] += straight
+                P[i, self._index((a - r) % K, -r)] += back
+                P[i, self._index((a + r) % K, r)] += same
         return P
 
     def initial(self, dtype=torch.float64) -> torch.Tensor:
-        """P(s_1), (S,): uniform heading and turn."""
+        """P(s_1), (S,): uniform heading and last turn."""
         return torch.full((self.n_states,), 1.0 / self.n_states, dtype=dtype)
 
     # --- sampling ------------------------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, length: int | None = None) -> StrokeSample:
-        """``n`` strokes of ``length`` (default ``self.length``) steps: offsets (n, T, 2) float32."""
+        """``n`` strokes of ``length`` (default ``self.length``) steps, drawn by the generative story."""
         T = length or self.length
         K = self.n_headings
         heading = torch.empty(n, T, dtype=torch.int64)
-        turn = torch.empty(n, T, dtype=torch.int64)
+        last = torch.empty(n, T, dtype=torch.int64)
+        move = torch.full((n, T), -1, dtype=torch.int64)
         heading[:, 0] = torch.randint(0, K, (n,), generator=generator)
-        turn[:, 0] = torch.randint(0, 3, (n,), generator=generator) - 1
+        last[:, 0] = 2 * torch.randint(0, 2, (n,), generator=generator) - 1
+        probs = torch.tensor(self.move_probs(), dtype=torch.float64)
         for t in range(1, T):
-            keep = torch.rand(n, generator=generator) < self.persist
-            fresh = torch.randint(0, 3, (n,), generator=generator) - 1
-            turn[:, t] = torch.where(keep, turn[:, t - 1], fresh)
-            heading[:, t] = (heading[:, t - 1] + turn[:, t]) % K
+            m = torch.multinomial(probs.expand(n, 3), 1, replacement=True, generator=generator)[:, 0]  # (n,)
+            r = torch.where(m == 1, -last[:, t - 1], last[:, t - 1])  # turning back flips the last turn
+            heading[:, t] = torch.where(m == 0, heading[:, t - 1], (heading[:, t - 1] + r) % K)
+            last[:, t] = r
+            move[:, t] = m
         means = self.speed * self.directions()[heading]  # (n, T, 2)
         x = means + self.noise * torch.randn(n, T, 2, generator=generator, dtype=torch.float64)
-        return StrokeSample(x.float(), heading, turn)
+        return StrokeSample(x.float(), heading, last, move)
 
     # --- exact density -------------------------------------------------------------------------------
     def _log_emission(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,13 +153,13 @@ class StrokeProcess:
         if x.ndim != 3 or x.shape[-1] != 2:
             raise ValueError(f"x must be (N, T, 2) offsets, got shape {tuple(x.shape)}.")
         log_e = self._log_emission(x)  # (N, T, S)
-        log_P = self.transition().log()  # (S, S), -inf where impossible
-        log_prior = self.initial().log().expand(x.shape[0], -1)  # (N, S) = log P(s_1)
+        P = self.transition()  # (S, S)
+        log_pred = self.initial().log().expand(x.shape[0], -1)  # (N, S) log P(s_1)
         steps = []
         for t in range(x.shape[1]):
-            if t > 0:  # predict: log P(s_t | x_<t)
-                log_prior = torch.logsumexp(log_filt.unsqueeze(-1) + log_P, dim=-2)
-            joint = log_prior + log_e[:, t]  # (N, S) log P(s_t, x_t | x_<t)
+            if t > 0:  # predict: P(s_t | x_<t) = sum_i P(s_{t-1} = i | x_<t) P_ij (probabilities in [0, 1])
+                log_pred = (log_filt.exp() @ P).log()
+            joint = log_pred + log_e[:, t]  # (N, S) log P(s_t, x_t | x_<t)
             step = torch.logsumexp(joint, -1)  # (N,) log p(x_t | x_<t)
             log_filt = joint - step.unsqueeze(-1)  # (N, S) log P(s_t | x_<=t)
             steps.append(step)
@@ -160,35 +176,59 @@ class StrokeProcess:
     def predictive(self, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The exact next-step distribution p(x_{t+1} | x_{1:t}) = sum_s w_s N(mean_s, noise^2 I).
 
-        Returns the mixture weights (N, S) and the component means (S, 2). An empty prefix (T = 0) gives
+        Returns the mixture weights (N, S) and the component means (S, 2). An empty prefix (t = 0) gives
         the distribution of the first step."""
         if prefix.shape[1] == 0:
             return self.initial().expand(prefix.shape[0], -1), self.state_means()
         _, log_filt = self._forward(prefix)
         return log_filt.exp() @ self.transition(), self.state_means()
 
+    def moment_matched_log_prob_steps(self, x: torch.Tensor, diagonal: bool = True) -> torch.Tensor:
+        """log N(x_t; m_t, C_t) where m_t and C_t are the mean and covariance of the exact next-step mixture
+        p(x_t | x_<t) (C_t's diagonal only if ``diagonal``). (N, T, 2) -> (N, T) float64, nats.
+
+        For each past, the moment-matched Gaussian is the Gaussian (diagonal or full) of least
+        cross-entropy with the true next step, so no model whose every step is one such Gaussian — the
+        deterministic RNN — can have a lower expected NLL than the mean of ``-`` these values: it is the
+        RNN's own floor, above the entropy."""
+        x = x.to(torch.float64)
+        means = self.state_means()  # (S, 2)
+        outer = means.unsqueeze(-1) * means.unsqueeze(-2)  # (S, 2, 2)
+        out = []
+        for t in range(x.shape[1]):
+            w, _ = self.predictive(x[:, :t])  # (N, S)
+            m = w @ means  # (N, 2)
+            cov = torch.einsum("ns,sij->nij", w, outer) - m.unsqueeze(-1) * m.unsqueeze(-2)
+            cov = cov + self.noise**2 * torch.eye(2, dtype=x.dtype)
+            if diagonal:
+                cov = torch.diag_embed(torch.diagonal(cov, dim1=-2, dim2=-1))
+            out.append(torch.distributions.MultivariateNormal(m, cov).log_prob(x[:, t]))
+        return torch.stack(out, 1)
+
     def brute_force_log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x) by enumerating every hidden path (K * 3^T of them): for tests, short sequences only."""
+        """log p(x) by enumerating every hidden path (2K * 3^(T-1) of them), straight from the generative
+        story, without the transition matrix: for tests, short sequences only. (N, T, 2) -> (N,)."""
         N, T, _ = x.shape
-        if self.n_headings * 3**T > 200_000:
+        if self.n_states * 3 ** (T - 1) > 100_000:
             raise ValueError("too many hidden paths to enumerate; use log_prob.")
         dirs = self.speed * self.directions()
-        D = self.turn_probs()
+        probs = self.move_probs()
         x = x.to(torch.float64)
         terms = []
         for a1 in range(self.n_headings):
-            for turns in itertools.product(range(3), repeat=T):  # turn indices 0, 1, 2 = -1, 0, +1
-                logp = math.log(1 / self.n_headings) + math.log(1 / 3)
-                a = a1
-                headings = [a1]
-                for t in range(1, T):
-                    logp += math.log(D[turns[t - 1], turns[t]])
-                    a = (a + TURNS[turns[t]]) % self.n_headings
-                    headings.append(a)
-                mean = dirs[headings]  # (T, 2)
-                ll = -0.5 * (((x - mean) ** 2).sum((-1, -2)) / self.noise**2
-                             + 2 * T * math.log(2 * math.pi * self.noise**2))
-                terms.append(logp + ll)
+            for r1 in (-1, 1):
+                for moves in itertools.product(range(3), repeat=T - 1):
+                    logp = -math.log(self.n_states)
+                    a, r, headings = a1, r1, [a1]
+                    for m in moves:
+                        logp += math.log(probs[m]) if probs[m] > 0 else -math.inf
+                        if m == 1:
+                            r = -r
+                        if m != 0:
+                            a = (a + r) % self.n_headings
+                        headings.append(a)
+                    sq = ((x - dirs[headings]) ** 2).sum((-1, -2))  # (N,)
+                    terms.append(logp - 0.5 * sq / self.noise**2 - T * math.log(2 * math.pi * self.noise**2))
         return torch.logsumexp(torch.stack(terms, -1), -1)
 
     def entropy(self, n: int = 20_000, generator: torch.Generator | None = None) -> tuple[float, float]:

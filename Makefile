@@ -39,7 +39,7 @@ unit: env data
 	$(BIN)/python -m pytest tests -m "not browser"
 
 nbval: env data
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
+	AEVAE_RESULTS=check $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
 
 # Headless system Chromium against the built pages of _toc.yml (localhost only); screenshots and a
 # report in artifacts/. $AEVAE_CHROMIUM names another Chromium/Chrome binary.

@@ -28,7 +28,7 @@ def test_check_mode_accepts_close_and_names_stale_numbers(fake_book, monkeypatch
     book.record_results("04_vae", {"mse": 0.0200, "acc": 0.90, "label": "a", "fit_seconds": 1.0})
     monkeypatch.setenv("AEVAE_RESULTS", "check")
     # within tolerance; timings are not compared
-    book.record_results("04_vae", {"mse": 0.0201, "acc": 0.9001, "label": "a", "fit_seconds": 3.0})
+    book.record_results("04_vae", {"mse": 0.0201, "acc": 0.95, "label": "a", "fit_seconds": 3.0})
     with pytest.raises(book.StaleResultsError, match=r"acc: file has 0.9, chapter gives 0.5") as err:
         book.record_results("04_vae", {"mse": 0.0201, "acc": 0.5, "label": "a"})
     assert "make book" in str(err.value)
@@ -38,6 +38,35 @@ def test_check_mode_accepts_close_and_names_stale_numbers(fake_book, monkeypatch
         book.record_results("05_other", {"x": 1})
     # check mode never writes
     assert json.loads((fake_book / "results" / "04_vae.json").read_text())["acc"] == 0.9
+
+
+def test_check_mode_tolerates_other_cpus_but_not_other_chapters(fake_book, monkeypatch):
+    book.record_results("06_x", {"frechet": 20.0, "units": 6, "gap": 0.01})
+    monkeypatch.setenv("AEVAE_RESULTS", "check")
+    book.record_results("06_x", {"frechet": 22.5, "units": 8, "gap": -0.03})  # run-to-run noise
+    with pytest.raises(book.StaleResultsError, match="frechet: file has 20.0, chapter gives 30.0"):
+        book.record_results("06_x", {"frechet": 30.0, "units": 6, "gap": 0.01})
+    with pytest.raises(book.StaleResultsError, match="units: file has 6, chapter gives 9"):
+        book.record_results("06_x", {"frechet": 20.0, "units": 9, "gap": 0.01})
+    with pytest.raises(book.StaleResultsError, match="label"):
+        book.record_results("06_x", {"frechet": 20.0, "units": 6, "gap": 0.01, "label": "k=32"})
+
+
+def test_setup_fixes_the_thread_count(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("AEVAE_THREADS", raising=False)
+        book.setup(0, "cpu", style=False)
+        assert torch.get_num_threads() == book.BOOK_THREADS
+        monkeypatch.setenv("AEVAE_THREADS", "1")
+        book.setup(0, "cpu", style=False)
+        assert torch.get_num_threads() == 1
+        for bad in ("0", "two"):
+            monkeypatch.setenv("AEVAE_THREADS", bad)
+            with pytest.raises(ValueError, match="AEVAE_THREADS must be a positive integer"):
+                book.setup(0, "cpu", style=False)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_record_results_outside_the_book_writes_nothing(tmp_path, monkeypatch):

@@ -21,9 +21,11 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "execution.json"
+FAILED = ROOT / "_build" / "failed"
 
 
 class PeakMemory:
@@ -77,7 +79,14 @@ def execute(path: Path, timeout: int) -> dict:
     )
     start = time.perf_counter()
     with PeakMemory() as mem:
-        client.execute()
+        try:
+            client.execute()
+        except CellExecutionError:
+            # Keep the committed notebook as it was; leave the partly executed one for inspection.
+            FAILED.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, FAILED / path.name)
+            print(f"error: {path} failed; its partly executed copy is {FAILED / path.name}", file=sys.stderr)
+            raise
     seconds = time.perf_counter() - start
     nbformat.write(nb, path)
     return {"seconds": round(seconds, 1), "peak_mib": round(mem.peak / 2**20, 1)}

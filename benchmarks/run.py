@@ -97,27 +97,22 @@ def linear_ae(steps: int) -> Workload:
 
 
 def chapter5_model(steps: int) -> Workload:
-    """Chapter 5's model: a beta-VAE on dSprites-style shapes (:mod:`aevae.shapes`).
-
-    WIRE-UP POINT. Chapter 5 is being written: until it puts its network and data size in the module,
-    this is the configuration of its prototype (32 x 32 shapes, the book's MLP 1024-512-256-10,
-    beta = 4). Once chapter 5 defines its own (e.g. a NetConfig, a ShapesGrid and a beta in
-    ``aevae``), build them here so that the figure is chapter 5's.
-    """
+    """Chapter 5's model: a beta-VAE on dSprites-style shapes (:mod:`aevae.shapes`), with the chapter's
+    own configuration from :mod:`aevae.config` (32 x 32 shapes, MLP 1024-256-256-10, batch 128) and
+    objective (:func:`aevae.disentangle.beta_vae_objective`; the cost is the same for every beta)."""
+    from aevae.config import SHAPES_NET, SHAPES_RESOLUTION, SHAPES_TRAIN
+    from aevae.disentangle import beta_vae_objective
     from aevae.shapes import ShapesGrid
 
-    grid = ShapesGrid(resolution=32)
-    net = NetConfig(input_dim=grid.image_dim, hidden=(512, 256), latent_dim=10)
-    beta = 4.0
-
-    def loss(model, x, gen):
-        return vae_loss(model, x, gen, beta=beta)
+    grid = ShapesGrid(resolution=SHAPES_RESOLUTION)
+    net, beta = SHAPES_NET, 4
 
     def images(n: int) -> torch.Tensor:
         return grid.sample(n, torch.Generator().manual_seed(0))[0]
 
     return Workload("chapter5", f"beta-VAE (beta={beta:g}) MLP {net.input_dim}-{'-'.join(map(str, net.hidden))}-"
-                    f"{net.latent_dim}, 32x32 shapes (provisional)", lambda: VAE(net), loss, images, steps)
+                    f"{net.latent_dim}, {SHAPES_RESOLUTION}x{SHAPES_RESOLUTION} shapes", lambda: VAE(net),
+                    beta_vae_objective(beta), images, steps, batch_size=SHAPES_TRAIN.batch_size)
 
 
 # ---------------------------------------------------------------------------------- the two loops

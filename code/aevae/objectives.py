@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from .models import VAE, Autoencoder, GaussianEncoder, reparameterize
 
 __all__ = [
+    "decoder_log_prob",
     "mse_per_pixel",
     "ae_loss",
     "gaussian_kl",
@@ -85,6 +86,16 @@ def vae_loss(model: VAE, x: torch.Tensor, generator: torch.Generator | None = No
     return -(terms.log_px_z - beta * terms.kl.sum(-1)).mean()
 
 
+def decoder_log_prob(model: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p(x | z) of the model's decoder, summed over pixels: Bernoulli on the decoder's logits for a
+    :class:`VAE`, the model's own ``log_likelihood(x, z)`` where it has one (e.g.
+    :class:`aevae.vae_eval.GaussianVAE`). x (B, D), z (..., B, k) -> (..., B)."""
+    own = getattr(model, "log_likelihood", None)
+    if own is not None:
+        return own(x, z)
+    return bernoulli_log_prob(x, model.decode(z))
+
+
 @torch.no_grad()
 def iwae_bound(
     model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None, chunk: int = 100
@@ -93,8 +104,8 @@ def iwae_bound(
 
         L_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i | x),  z_i ~ q(z | x).
 
-    L_1 is the ELBO; L_k increases with k towards log p(x). ``chunk`` samples are drawn at a time to
-    bound memory. (B, D) -> (B,).
+    L_1 is the ELBO; L_k increases with k towards log p(x). p(x | z) is the model's decoder likelihood
+    (:func:`decoder_log_prob`). ``chunk`` samples are drawn at a time to bound memory. (B, D) -> (B,).
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}.")
@@ -105,8 +116,7 @@ def iwae_bound(
         mu_s = mu.unsqueeze(0).expand(n, *mu.shape)  # (n, B, k_z)
         lv_s = logvar.unsqueeze(0).expand(n, *logvar.shape)
         z = reparameterize(mu_s, lv_s, generator)  # (n, B, k_z)
-        logits = model.decode(z)  # (n, B, D)
-        lw = bernoulli_log_prob(x, logits) + model.prior.log_prob(z) - GaussianEncoder.log_prob(z, mu_s, lv_s)
+        lw = decoder_log_prob(model, x, z) + model.prior.log_prob(z) - GaussianEncoder.log_prob(z, mu_s, lv_s)
         log_w.append(lw)  # (n, B)
     log_w = torch.cat(log_w, 0)  # (k, B)
     return torch.logsumexp(log_w, 0) - math.log(k)

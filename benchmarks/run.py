@@ -33,7 +33,6 @@ import copy
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -180,15 +179,9 @@ def throughput(work: Workload, repeats: int, warmup_steps: int = 10) -> dict:
 
 
 def machine() -> dict:
-    return {
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    """tools/execute.py's description of the machine, with the minute and the load average added."""
+    return {**_execute_module().machine(), "load_average_1m": round(os.getloadavg()[0], 2),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def run_throughput(args) -> dict:

@@ -96,17 +96,16 @@ def setup(seed: int = 0, device: str | None = None, style: bool = True) -> torch
     return pick_device(device)
 
 
-def glue(name: str, value, display: bool = False):
+def glue(name: str, value, display: bool = False) -> None:
     """myst-nb's ``glue`` where it is installed (the book build); a no-op elsewhere (e.g. Colab).
 
-    Returns ``value`` so that ``x = glue("x", compute())`` reads naturally.
+    Returns nothing, so that a cell ending in a ``glue`` call shows no stray value in the book.
     """
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        return value
+        return
     _glue(name, value, display=display)
-    return value
 
 
 def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:

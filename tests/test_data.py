@@ -1,6 +1,5 @@
 import gzip
 import hashlib
-import shutil
 
 import numpy as np
 import pytest

@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Normal, kl_divergence
 
 from aevae.objectives import gaussian_kl
 from aevae.recurrent import (

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .pca import _check_2d
+
 __all__ = [
     "GaussianFit",
     "fit_gaussian",
@@ -31,10 +33,7 @@ __all__ = [
 
 
 def _check_codes(z: torch.Tensor, name: str = "z") -> None:
-    if not isinstance(z, torch.Tensor) or z.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D tensor (N, k), got {getattr(z, 'shape', type(z))}.")
-    if not torch.isfinite(z).all():
-        raise ValueError(f"{name} holds NaN or infinite values.")
+    _check_2d(z, name, "(N, k)")
 
 
 @dataclass

@@ -10,9 +10,10 @@ import torch
 __all__ = ["PCA", "PPCA", "fit_pca", "principal_angles"]
 
 
-def _check_2d(x: torch.Tensor, name: str = "x") -> None:
+def _check_2d(x: torch.Tensor, name: str = "x", dims: str = "(N, D)") -> None:
+    """A finite 2-D tensor, else a ValueError naming ``name`` and its expected ``dims``."""
     if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D tensor (N, D); got {getattr(x, 'shape', type(x))}.")
+        raise ValueError(f"{name} must be a 2-D tensor {dims}; got {getattr(x, 'shape', type(x))}.")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} holds NaN or infinite values.")
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .book import progress
-from .models import VAE, GaussianEncoder, NetConfig, reparameterize
+from .models import VAE, NetConfig
 from .objectives import ELBOTerms, decoder_log_prob, gaussian_kl, gaussian_log_prob, iwae_bound
 
 __all__ = [

@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
+SOURCES   := $(NOTEBOOKS:.ipynb=.md)
 
 # No progress bars in stored outputs or under nbval; fixed hash seed.
 export AEVAE_PROGRESS := 0
 export PYTHONHASHSEED := 0
 
-.PHONY: book test env data execute html unit nbval browser bench lock clean
+.PHONY: book test env data sync execute html unit nbval browser bench lock clean
 
 book: execute html
 
@@ -28,7 +29,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 data: env
 	$(BIN)/python -m aevae.data
 
-execute: env data
+# The text sources chapters/NN_slug.md are the truth for the cells: bring each notebook's inputs up to
+# date with its source (outputs are kept until the notebook is executed again).
+sync: env
+	$(BIN)/jupytext --sync $(SOURCES)
+
+# From scratch: the model cache is emptied first, so every model is trained again (and the recorded
+# times are honest); within the run a model that two chapters use is trained once.
+execute: env data sync
+	rm -rf _build/model-cache
 	$(BIN)/python tools/execute.py $(NOTEBOOKS)
 
 html: env

@@ -1,8 +1,12 @@
-"""The book's benchmarks: training throughput, and the time and peak memory of every notebook.
+"""The book's benchmarks: training throughput, training speed against the machine's peak, the speed-up of
+trainings run as jobs, quality per second, and the time and peak memory of every notebook.
 
-    python benchmarks/run.py                       # both (what `make bench` runs)
-    python benchmarks/run.py --only throughput     # about a minute
+    python benchmarks/run.py                       # all of them (what `make bench` runs)
+    python benchmarks/run.py --only throughput     # about a minute and a half on 2 cores
+    python benchmarks/run.py --only speed          # matmul peak, achieved GFLOP/s, jobs' speed-up
+    python benchmarks/run.py --only quality        # benchmarks/quality.py; its arguments after `--`
     python benchmarks/run.py --only notebooks      # every notebook of _toc.yml, from scratch
+    python benchmarks/run.py --only speed quality -- --epochs 4   # several; quality.py gets `--epochs 4`
 
 **Throughput.** The module's training loop (:func:`aevae.train.fit`: the data set held as one tensor,
 a seeded permutation per epoch, slices of it) against the loop of pytorch/examples (``vae/main.py``):
@@ -12,6 +16,21 @@ batch size and number of steps, on the same images; the rounds alternate which l
 the medians of the rounds are compared. Reported: images per second of each loop and their ratio, for
 the MLP VAE of chapters 3-4 (:func:`aevae.config.book_net`) and for chapter 5's model (see
 :func:`chapter5_model`).
+
+**Speed.** (1) The machine's fp32 matrix-multiply peak (:func:`matmul_peak`: square ``torch.mm`` of a
+few sizes, best of several repeats, 2 n^3 FLOPs each) at the book's thread count
+(:func:`aevae.book.book_threads`) and at 1 thread (the job layer trains on one thread per job).
+(2) The training loop's achieved GFLOP/s on each throughput model at batch 128 and 512
+(:func:`achieved`: FLOPs per step counted by :func:`train_step_flops` from the model's ``nn.Linear``
+layers, divided by the median time of :func:`aevae.train.fit` over a fixed number of steps) and its
+fraction of the peak at the same thread count. (3) The speed-up of N independent trainings run by
+:func:`aevae.jobs.run_jobs` on 2 worker processes over the same N trainings one after another in this
+process with the book's threads (:func:`scaling`), both timed end to end; "cold" is the first call (the
+workers start: interpreter, torch and the data are loaded), "warm" a later one (the workers are running).
+
+**Quality per second.** ``benchmarks/quality.py`` (its ``main``, with the arguments after ``--``): the
+held-out objective reached in a fixed training time by several batch sizes and learning rates; it writes
+``results/quality_per_second.json``, whose table goes into the README.
 
 **Notebooks.** Each notebook listed in ``_toc.yml`` is executed from scratch, top to bottom, in one fresh
 kernel, by ``tools/execute.py``'s own ``execute`` (which polls the kernel's resident memory), on *copies*
@@ -29,9 +48,11 @@ load average is recorded with them: on a shared machine every timing is inflated
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import importlib.util
 import json
+import math
 import os
 import shutil
 import statistics
@@ -208,6 +229,263 @@ def run_throughput(args) -> dict:
     return {"machine": before, "load_average_1m_after": round(os.getloadavg()[0], 2), "models": rows}
 
 
+# ------------------------------------------------------------------------------------------ speed
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def linear_layers(model: torch.nn.Module) -> list[tuple[int, int]]:
+    """(in_features, out_features) of every ``nn.Linear`` in ``model``, in module order."""
+    return [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def train_step_flops(model: torch.nn.Module, batch_size: int, data_input_grad: bool = True) -> int:
+    """Floating-point operations of one training step in ``model``'s ``nn.Linear`` layers, counted
+    analytically (a multiply-add is 2 FLOPs).
+
+    A layer of ``in x out`` weights on a batch of ``B`` rows: forward ``2*in*out*B`` (its matmul); backward
+    twice that (the gradient of its input and of its weight, ``2*in*out*B`` each): ``6*in*out*B`` per layer
+    per step. With ``data_input_grad=False`` the first layer in module order (the one the data enters, for
+    the book's MLPs) is counted ``4*in*out*B``: autograd does not compute the gradient of the data, so
+    this is closer to the work actually done (for the MLP VAE 784-512-256-16 the default counts about 12%
+    more).
+
+    Left out: bias additions and their gradients (``B*out`` each), the activations (ReLU, sigmoid), the
+    loss (reparameterisation, Bernoulli log-likelihood or MSE, KL, means), Adam's update (about 15 FLOPs
+    per parameter per step, independent of ``B``), the data's slicing and transform (binarization). It
+    assumes that every ``nn.Linear`` is applied once per step to ``B`` rows, which holds for the book's
+    MLP AEs and VAEs (one z per image), not for a recurrent model applied at every time step.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    layers = linear_layers(model)
+    flops = sum(6 * i * o * batch_size for i, o in layers)
+    if layers and not data_input_grad:
+        i, o = layers[0]
+        flops -= 2 * i * o * batch_size
+    return flops
+
+
+def matmul_peak(threads: int, sizes=(512, 1024, 2048), repeats: int = 5, min_seconds: float = 0.05) -> dict:
+    """The fp32 matrix-multiply peak of this machine with ``threads`` torch threads, in GFLOP/s.
+
+    For each size n: ``torch.mm`` of two (n, n) float32 matrices into a preallocated output, 2 n^3 FLOPs,
+    once to warm up, then ``repeats`` timings of a loop of as many products as fill ``min_seconds``; the
+    best timing counts. The peak is the best over the sizes (``by_size`` gives each).
+    """
+    by_size = {}
+    with torch_threads(threads):
+        gen = torch.Generator().manual_seed(0)
+        for n in sizes:
+            a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+            out = torch.empty(n, n)
+            start = time.perf_counter()
+            torch.mm(a, b, out=out)
+            inner = max(1, math.ceil(min_seconds / max(time.perf_counter() - start, 1e-9)))
+            best = math.inf
+            for _ in range(repeats):
+                start = time.perf_counter()
+                for _ in range(inner):
+                    torch.mm(a, b, out=out)
+                best = min(best, (time.perf_counter() - start) / inner)
+            by_size[str(n)] = round(2 * n**3 / best / 1e9, 2)
+    return {"threads": threads, "gflops": max(by_size.values()), "by_size": by_size, "repeats": repeats}
+
+
+def achieved(work: Workload, batch_size: int, steps: int, repeats: int, threads: int,
+             peak_gflops: float | None = None, warmup_steps: int = 5) -> dict:
+    """The training loop's (:func:`aevae.train.fit`) achieved GFLOP/s on ``work`` at ``batch_size``.
+
+    ``steps`` steps over ``steps * batch_size`` of the workload's images (fewer if it has fewer: whole
+    batches only), timed ``repeats`` times with ``threads`` torch threads on copies of one initialised
+    model after a short warm-up; FLOPs from :func:`train_step_flops`; the median time counts. With
+    ``peak_gflops`` (the matmul peak at the same thread count) the fraction of it is given.
+    """
+    x = work.images(steps * batch_size)
+    steps = min(steps, x.shape[0] // batch_size)
+    if steps < 1:
+        raise ValueError(f"{work.name}: fewer images than one batch of {batch_size}.")
+    x = x[: steps * batch_size].contiguous()
+    with torch_threads(threads):
+        torch.manual_seed(0)
+        template = work.make_model()
+        module_loop(copy.deepcopy(template), work.loss_fn, x[: warmup_steps * batch_size], batch_size, 0)
+        seconds = []
+        for r in range(repeats):
+            s, done = module_loop(copy.deepcopy(template), work.loss_fn, x, batch_size, r)
+            if done != steps:
+                raise RuntimeError(f"{work.name}: the loop ran {done} steps, not {steps}")
+            seconds.append(s)
+    per_step = train_step_flops(template, batch_size)
+    gflops = per_step * steps / statistics.median(seconds) / 1e9
+    row = {
+        "model": work.description, "threads": threads, "batch_size": batch_size, "steps": steps,
+        "repeats": repeats, "seconds": [round(s, 3) for s in seconds],
+        "gflop_per_step": round(per_step / 1e9, 4),
+        "gflop_per_step_without_data_grad": round(train_step_flops(template, batch_size, False) / 1e9, 4),
+        "images_per_second": round(steps * batch_size / statistics.median(seconds), 1),
+        "gflops": round(gflops, 2),
+    }
+    if peak_gflops:
+        row["peak_gflops"] = peak_gflops
+        row["fraction_of_peak"] = round(gflops / peak_gflops, 3)
+        row["fraction_of_peak_without_data_grad"] = round(
+            gflops * row["gflop_per_step_without_data_grad"] / row["gflop_per_step"] / peak_gflops, 3)
+    return row
+
+
+def scaling_jobs(n: int, images: int | None = 60_000, epochs: int = 1, batch_size: int = 128,
+                 net: NetConfig | None = None) -> list:
+    """``n`` independent trainings of the MLP VAE of chapters 3-4 (or ``net``) as chapter 4 trains it
+    (Bernoulli decoder, dynamic binarization, Adam 1e-3), on the first ``images`` training images of
+    Fashion-MNIST for ``epochs``; each its own seeds (``init_seed`` and ``train.seed`` = its index)."""
+    from aevae.config import book_net
+    from aevae.jobs import DataSpec, TrainJob
+
+    net = net or book_net(16)
+    data = DataSpec("fashion-mnist", first=images)
+    return [TrainJob("vae", net, "vae", data, TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-3, seed=i),
+                     init_seed=i, transform="binarize", name=f"scaling {i}") for i in range(n)]
+
+
+def train_in_process(job) -> float:
+    """``job`` trained with plain :func:`aevae.train.fit` in this process, at this process's threads (what
+    :func:`aevae.jobs.run_job` does, without setting one thread). Returns its final training loss."""
+    from aevae.jobs import LOSSES, TRANSFORMS
+
+    model = job.build()
+    transform = TRANSFORMS[job.transform]() if job.transform else None
+    hist = fit(model, LOSSES[job.loss](**dict(job.loss_kwargs)), job.data.load(), job.train, device="cpu",
+               transform=transform, desc=job.name or job.model)
+    return hist.loss[-1]
+
+
+def _stop_workers() -> None:
+    """Shut joblib's reusable loky workers down, so that the next ``run_jobs`` starts them (a cold call)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+
+
+def scaling(jobs: list, workers: int = 2, threads: int | None = None, repeats: int = 1) -> dict:
+    """Seconds of ``jobs`` trained one after another in this process with ``threads`` torch threads (default
+    the book's) against ``aevae.jobs.run_jobs(jobs, n_jobs=workers, cache=False)`` (one thread per job),
+    both end to end (data loading and model building included). The jobs' run is timed cold, the first call
+    after the workers were stopped (so it includes starting them), and warm, later calls with the workers
+    running; sequential and warm take the median of ``repeats``. Nothing is asserted about the times."""
+    from aevae.book import book_threads
+    from aevae.jobs import run_jobs
+
+    threads = threads or book_threads()
+    sequential = []
+    with torch_threads(threads):
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for job in jobs:
+                train_in_process(job)
+            sequential.append(time.perf_counter() - start)
+    _stop_workers()
+    start = time.perf_counter()
+    results = run_jobs(jobs, n_jobs=workers, cache=False)
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run_jobs(jobs, n_jobs=workers, cache=False)
+        warm.append(time.perf_counter() - start)
+    seq, hot = statistics.median(sequential), statistics.median(warm)
+    job = jobs[0]
+    return {
+        "jobs": len(jobs), "workers": workers, "threads_sequential": threads, "threads_per_job": 1,
+        "model": "MLP VAE " + "-".join(map(str, (job.config.input_dim, *job.config.hidden, job.config.latent_dim))),
+        "images": job.data.first, "epochs": job.train.epochs, "batch_size": job.train.batch_size,
+        "steps_per_job": results[0].history.steps, "repeats": repeats,
+        "seconds": {"sequential": [round(s, 2) for s in sequential], "jobs_cold": round(cold, 2),
+                    "jobs_warm": [round(s, 2) for s in warm]},
+        "speedup_cold": round(seq / cold, 3), "speedup_warm": round(seq / hot, 3),
+    }
+
+
+def run_speed(args) -> dict:
+    from aevae.book import book_threads
+
+    thread_counts = list(dict.fromkeys(args.speed_threads or [book_threads(), 1]))
+    before = machine()
+    peaks = {}
+    for t in thread_counts:
+        print(f"speed: fp32 matmul peak, {t} thread(s), n = {', '.join(map(str, args.peak_sizes))} …", flush=True)
+        peaks[str(t)] = matmul_peak(t, args.peak_sizes, args.peak_repeats)
+        print(f"  {peaks[str(t)]['gflops']:8.1f} GFLOP/s   by size {peaks[str(t)]['by_size']}", flush=True)
+    rows = []
+    for make in (mlp_vae, chapter5_model, linear_ae):
+        try:
+            work = make(args.speed_steps)
+        except ImportError as err:
+            print(f"speed: {make.__name__} skipped ({err})", flush=True)
+            continue
+        for batch in args.speed_batches:
+            for t in thread_counts:
+                r = achieved(work, batch, args.speed_steps, args.repeats, t, peaks[str(t)]["gflops"])
+                rows.append(r)
+                print(f"  {work.description}, batch {batch}, {t} thread(s): {r['gflops']:7.1f} GFLOP/s = "
+                      f"{r['fraction_of_peak']:.0%} of peak", flush=True)
+    scale = None
+    if args.scaling_jobs:
+        jobs = scaling_jobs(args.scaling_jobs, args.scaling_images or None, args.scaling_epochs, args.scaling_batch)
+        print(f"speed: {len(jobs)} trainings, in one process with {book_threads()} threads and on "
+              f"{args.scaling_workers} workers …", flush=True)
+        scale = scaling(jobs, args.scaling_workers, book_threads(), args.scaling_repeats)
+        sec = scale["seconds"]
+        print(f"  one process {statistics.median(sec['sequential']):.1f} s   jobs cold {sec['jobs_cold']:.1f} s "
+              f"({scale['speedup_cold']:.2f}x)   warm {statistics.median(sec['jobs_warm']):.1f} s "
+              f"({scale['speedup_warm']:.2f}x)", flush=True)
+    return {"machine": before, "load_average_1m_after": round(os.getloadavg()[0], 2), "peak": peaks,
+            "achieved": rows, "scaling": scale}
+
+
+# ---------------------------------------------------------------------------------------- quality
+def _quality_module():
+    spec = importlib.util.spec_from_file_location("aevae_quality", ROOT / "benchmarks" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_quality(args, passthrough: list[str]) -> dict:
+    """``benchmarks/quality.py``'s ``main(passthrough)``; its JSON, read back, with the machine added. Its
+    ``--out`` defaults to results/quality_per_second.json (a temporary file under ``--no-record``)."""
+    argv = list(passthrough)
+    picker = argparse.ArgumentParser(add_help=False)
+    picker.add_argument("--out", type=Path)
+    given = picker.parse_known_args(argv)[0].out
+    with contextlib.ExitStack() as stack:
+        if given is not None:
+            out = given
+        elif args.no_record:
+            out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aevae-quality-"))) / "quality.json"
+            argv += ["--out", str(out)]
+        else:
+            out = RESULTS / "quality_per_second.json"
+            argv += ["--out", str(out)]
+        before = machine()
+        print(f"quality: benchmarks/quality.py {' '.join(argv)} …", flush=True)
+        with torch_threads(torch.get_num_threads()):  # quality.py sets one thread
+            code = _quality_module().main(argv)
+        if code:
+            raise RuntimeError(f"benchmarks/quality.py exited with {code}")
+        record = json.loads(Path(out).read_text())
+    return {"machine": before, "load_average_1m_after": round(os.getloadavg()[0], 2),
+            "file": str(out.relative_to(ROOT)) if out.is_absolute() and out.is_relative_to(ROOT) else str(out),
+            **record}
+
+
 # ------------------------------------------------------------------------------------- notebooks
 def _execute_module():
     spec = importlib.util.spec_from_file_location("aevae_execute", ROOT / "tools" / "execute.py")
@@ -292,6 +570,58 @@ def notebooks_markdown(record: dict, load_after: float | None = None) -> str:
     return "\n".join(lines)
 
 
+def speed_markdown(record: dict) -> str:
+    m, peak = record["machine"], record["peak"]
+    sizes = ", ".join(next(iter(peak.values()))["by_size"]) if peak else "?"
+    lines = [f"Speed, {m['date']}: {m['cpus']} CPUs, torch {m['torch']}, load average {m['load_average_1m']} before "
+             f"and {record['load_average_1m_after']} after.", "",
+             "fp32 matrix-multiply peak (`torch.mm`, n × n, n = " + sizes + ", best of "
+             f"{next(iter(peak.values()))['repeats'] if peak else '?'} repeats): "
+             + ", ".join(f"**{p['gflops']:,.1f} GFLOP/s** with {t} thread(s)" for t, p in peak.items()) + "."]
+    if record["achieved"]:
+        lines += ["", "| model | threads | batch | GFLOP per step | achieved (GFLOP/s) | of peak |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for r in record["achieved"]:
+            lines.append(f"| {r['model']} | {r['threads']} | {r['batch_size']} | {r['gflop_per_step']:.3g} | "
+                         f"{r['gflops']:,.1f} | {r['fraction_of_peak']:.0%} |")
+    sc = record.get("scaling")
+    if sc:
+        sec = sc["seconds"]
+        seq, warm = statistics.median(sec["sequential"]), statistics.median(sec["jobs_warm"])
+        images = f"the first {sc['images']:,} training images" if sc["images"] else "the training images"
+        lines += ["", f"Jobs: {sc['jobs']} trainings of the {sc['model']} ({sc['epochs']} epoch(s) over {images}, "
+                  f"batch {sc['batch_size']}, {sc['steps_per_job']} steps each): one after another in one process "
+                  f"with {sc['threads_sequential']} threads **{seq:.1f} s**; `run_jobs` on {sc['workers']} workers, "
+                  f"one thread each, **{sec['jobs_cold']:.1f} s** cold (the call starts the workers) and "
+                  f"**{warm:.1f} s** warm: a speed-up of **{sc['speedup_cold']:.2f}×** cold and "
+                  f"**{sc['speedup_warm']:.2f}×** warm (target ≥ 1.5×)."]
+    return "\n".join(lines)
+
+
+def quality_markdown(record: dict) -> str:
+    m = record.get("machine", {})
+    rows = record["rows"]
+    lines = [f"Quality per second, {m.get('date', record.get('date', '?'))}: {m.get('cpus', '?')} CPUs, "
+             f"{record.get('threads', 1)} thread per training, load average {m.get('load_average_1m', '?')} before "
+             f"and {record.get('load_average_1m_after', '?')} after."]
+    units = {"vae": "held-out −ELBO (nats per image)", "ae": "held-out MSE per pixel"}
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        mine = [r for r in rows if r["kind"] == kind]
+        budget = mine[0].get("common_budget_seconds", min(r["seconds"][-1] for r in mine))
+        epochs = len(mine[0]["held_out"])
+        ok = [r["at_common_budget"] for r in mine if r.get("at_common_budget") == r.get("at_common_budget")]
+        best = min(ok) if ok else None
+        lines += ["", f"{kind.upper()}, {units.get(kind, 'held-out objective')} (lower is better):", "",
+                  f"| batch | lr | s per epoch | after {budget:.1f} s of training | after {epochs} epochs |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
+        for r in mine:
+            at = r.get("at_common_budget", float("nan"))
+            cell = "–" if at != at else (f"**{at:.4g}**" if at == best else f"{at:.4g}")
+            lines.append(f"| {r['batch']} | {r['lr']:g} | {r['seconds'][-1] / len(r['seconds']):.2f} | {cell} | "
+                         f"{r['held_out'][-1]:.4g} |")
+    return "\n".join(lines)
+
+
 def update_readme(block: str, text: str) -> bool:
     """Replace what stands between ``<!-- bench:BLOCK -->`` and ``<!-- /bench:BLOCK -->`` in README.md."""
     begin, end = f"<!-- bench:{block} -->", f"<!-- /bench:{block} -->"
@@ -304,46 +634,84 @@ def update_readme(block: str, text: str) -> bool:
     return True
 
 
+BENCHMARKS = ("throughput", "speed", "quality", "notebooks")
+
+
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """run.py's own arguments, and those after ``--`` (for benchmarks/quality.py)."""
+    return (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+
+
 def main(argv=None) -> int:
+    own, passthrough = split_passthrough(list(sys.argv[1:] if argv is None else argv))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="Arguments after `--` go to benchmarks/quality.py (e.g. -- --epochs 4).",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["throughput", "notebooks"], help="run one of the two benchmarks")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, metavar="NAME",
+                        help=f"run these benchmarks only, of {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--steps", type=int, default=200, help="training steps per timed run (MLP VAE, linear AE)")
     parser.add_argument("--steps-chapter5", type=int, default=200, help="training steps per timed run, chapter 5")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads for the throughput runs (default: torch's own, one per core)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per loop (median reported)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed rounds per loop (median reported), throughput and achieved GFLOP/s")
+    parser.add_argument("--peak-sizes", type=int, nargs="+", default=[512, 1024, 2048],
+                        help="speed: sizes n of the n x n matmuls of the peak")
+    parser.add_argument("--peak-repeats", type=int, default=5, help="speed: timings per matmul size (best counts)")
+    parser.add_argument("--speed-threads", type=int, nargs="+",
+                        help="speed: thread counts of the peak and the achieved GFLOP/s (default: the book's, 1)")
+    parser.add_argument("--speed-batches", type=int, nargs="+", default=[128, 512],
+                        help="speed: batch sizes of the achieved GFLOP/s")
+    parser.add_argument("--speed-steps", type=int, default=100, help="speed: training steps per timed run")
+    parser.add_argument("--scaling-jobs", type=int, default=4,
+                        help="speed: trainings in the jobs' speed-up (0: skip it)")
+    parser.add_argument("--scaling-workers", type=int, default=2, help="speed: run_jobs' worker processes")
+    parser.add_argument("--scaling-images", type=int, default=60_000,
+                        help="speed: training images per job (DataSpec first=; 0: all)")
+    parser.add_argument("--scaling-epochs", type=int, default=1, help="speed: epochs per job")
+    parser.add_argument("--scaling-batch", type=int, default=128, help="speed: batch size of the jobs")
+    parser.add_argument("--scaling-repeats", type=int, default=2,
+                        help="speed: timings of the sequential and of the warm runs (median reported)")
     parser.add_argument("--notebooks", nargs="*", help="notebooks to execute (default: those in _toc.yml)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook cell")
     parser.add_argument("--record-execution", action="store_true",
                         help="also write the notebooks' figures to results/execution.json (the appendix's file)")
     parser.add_argument("--no-record", action="store_true",
-                        help="write nothing: neither results/ (benchmarks.json, execution.json) nor README.md")
-    args = parser.parse_args(argv)
+                        help="write nothing: neither results/ (benchmarks.json, execution.json, "
+                             "quality_per_second.json) nor README.md")
+    args = parser.parse_args(own)
+    chosen = set(args.only or BENCHMARKS)
+    if passthrough and "quality" not in chosen:
+        parser.error("arguments after `--` are for benchmarks/quality.py, which this run does not include")
     start = time.perf_counter()
-    t = run_throughput(args) if args.only in (None, "throughput") else None
-    n = run_notebooks(args) if args.only in (None, "notebooks") else None
-    if t:
-        print("\n" + throughput_markdown(t))
-    if n:
-        print("\n" + notebooks_markdown(n, n["load_average_1m_after"]))
+    done: dict[str, dict] = {}
+    for name, run in (("throughput", run_throughput), ("speed", run_speed),
+                      ("quality", lambda a: run_quality(a, passthrough)), ("notebooks", run_notebooks)):
+        if name in chosen:
+            done[name] = run(args)
+    tables = {
+        "throughput": throughput_markdown,
+        "speed": speed_markdown,
+        "quality": quality_markdown,
+        "notebooks": lambda n: notebooks_markdown(n, n["load_average_1m_after"]),
+    }
+    for name, record in done.items():
+        print("\n" + tables[name](record))
     if not args.no_record:
         out = RESULTS / "benchmarks.json"
         record = json.loads(out.read_text()) if out.is_file() else {}
-        done = ["results/benchmarks.json"]
-        if t:
-            record["throughput"] = t
-            if update_readme("throughput", throughput_markdown(t)):
-                done.append("README.md (throughput)")
-        if n:
-            record["notebooks"] = n
-            if update_readme("notebooks", notebooks_markdown(n, n["load_average_1m_after"])):
-                done.append("README.md (notebooks)")
-            if args.record_execution:
-                done.append("results/execution.json (execute the appendix again before `make test`)")
+        written = ["results/benchmarks.json"]
+        if "quality" in done:
+            written.append(done["quality"]["file"])
+        for name, result in done.items():
+            record[name] = result
+            if update_readme(name, tables[name](result)):
+                written.append(f"README.md ({name})")
+        if "notebooks" in done and args.record_execution:
+            written.append("results/execution.json (execute the appendix again before `make test`)")
         RESULTS.mkdir(exist_ok=True)
         out.write_text(json.dumps(record, indent=2) + "\n")
-        print("\nupdated " + ", ".join(done))
+        print("\nupdated " + ", ".join(written))
     print(f"benchmarks took {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -95,3 +95,114 @@ def test_readme_blocks_are_replaced_in_place(bench, tmp_path, monkeypatch):
     assert bench.update_readme("notebooks", "new table")
     assert readme.read_text() == "intro\n<!-- bench:notebooks -->\nnew table\n<!-- /bench:notebooks -->\nend\n"
     assert not bench.update_readme("throughput", "x")
+
+
+# ------------------------------------------------------------------------------------------ speed
+def test_train_step_flops_counts_six_in_out_batch_per_linear_layer(bench):
+    model = VAE(NetConfig(input_dim=20, hidden=(8,), latent_dim=2))
+    # encoder 20->8, head 8->2*2 (mu and logvar), decoder 2->8, 8->20; biases and activations not counted
+    assert bench.linear_layers(model) == [(20, 8), (8, 4), (2, 8), (8, 20)]
+    by_hand = 6 * 8 * (20 * 8 + 8 * 4 + 2 * 8 + 8 * 20)
+    assert bench.train_step_flops(model, 8) == by_hand == 17_664
+    assert bench.train_step_flops(model, 8, data_input_grad=False) == by_hand - 2 * 20 * 8 * 8
+    # a module without weights adds nothing; the count is linear in the batch
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 7, bias=False))
+    assert bench.train_step_flops(seq, 4) == 6 * 4 * (3 * 5 + 5 * 7) == 2 * bench.train_step_flops(seq, 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        bench.train_step_flops(seq, 0)
+
+
+def test_matmul_peak_is_a_positive_rate(bench):
+    threads = torch.get_num_threads()
+    peak = bench.matmul_peak(1, sizes=(32, 64), repeats=2, min_seconds=0.001)
+    assert peak["gflops"] > 0 and peak["threads"] == 1 and set(peak["by_size"]) == {"32", "64"}
+    assert peak["gflops"] == max(peak["by_size"].values())
+    assert torch.get_num_threads() == threads, "the thread count must be restored"
+
+
+def test_achieved_gflops_and_its_fraction_of_the_peak(bench):
+    work = _tiny(bench)
+    r = bench.achieved(work, batch_size=8, steps=4, repeats=2, threads=1, peak_gflops=10.0, warmup_steps=1)
+    assert r["steps"] == 4 and len(r["seconds"]) == 2 and r["gflops"] > 0
+    assert r["gflop_per_step"] == pytest.approx(17_664 / 1e9, rel=1e-3)
+    assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / 10.0, rel=1e-2)
+    assert r["fraction_of_peak_without_data_grad"] < r["fraction_of_peak"]
+    # more steps asked than the images allow: whole batches of what there is (64 images, 8 steps of 8)
+    assert bench.achieved(work, 8, 100, 1, 1, warmup_steps=1)["steps"] == 8
+
+
+def test_scaling_runs_tiny_jobs_both_ways(bench, monkeypatch):
+    monkeypatch.setenv("AEVAE_CACHE", "off")
+    monkeypatch.delenv("AEVAE_DASK_SCHEDULER", raising=False)
+    jobs = bench.scaling_jobs(2, images=256, batch_size=64, net=NetConfig(input_dim=784, hidden=(16,), latent_dim=2))
+    assert len({j.key() for j in jobs}) == 2 and all(j.data.first == 256 for j in jobs)
+    threads = torch.get_num_threads()
+    r = bench.scaling(jobs, workers=2, threads=1, repeats=1)
+    assert torch.get_num_threads() == threads
+    assert r["jobs"] == 2 and r["workers"] == 2 and r["steps_per_job"] == 4 and r["model"] == "MLP VAE 784-16-2"
+    assert len(r["seconds"]["sequential"]) == len(r["seconds"]["jobs_warm"]) == 1
+    assert r["speedup_cold"] > 0 and r["speedup_warm"] > 0  # what they are is the benchmark's business, not a test's
+    record = {"machine": bench.machine(), "load_average_1m_after": 0.0,
+              "peak": {"1": bench.matmul_peak(1, sizes=(32,), repeats=1, min_seconds=0.001)},
+              "achieved": [bench.achieved(_tiny(bench), 8, 2, 1, 1, 5.0, warmup_steps=1)], "scaling": r}
+    text = bench.speed_markdown(record)
+    assert "| tiny VAE | 1 | 8 |" in text and "GFLOP/s** with 1 thread(s)" in text
+    assert "2 trainings of the MLP VAE 784-16-2" in text and "target ≥ 1.5×" in text
+
+
+# ---------------------------------------------------------------------------------------- quality
+def _quality_record(budget=3.0):
+    rows = []
+    for kind, base in (("vae", 300.0), ("ae", 0.02)):
+        for batch, lr, scale in ((128, 1e-3, 1.0), (512, 3e-3, 0.9)):
+            rows.append({"kind": kind, "batch": batch, "lr": lr, "seconds": [1.5 * scale, 3.0 * scale],
+                         "held_out": [base * 1.1 * scale, base * scale], "at_common_budget": base * scale,
+                         "common_budget_seconds": budget})
+    return {"date": "2026-01-01", "threads": 1, "rows": rows}
+
+
+def test_quality_is_run_through_quality_py_and_tabled(bench, tmp_path, monkeypatch):
+    calls = []
+
+    class FakeQuality:
+        @staticmethod
+        def main(argv):
+            calls.append(argv)
+            out = Path(argv[argv.index("--out") + 1])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(_quality_record()))
+            return 0
+
+    monkeypatch.setattr(bench, "_quality_module", lambda: FakeQuality)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    record = bench.run_quality(argparse.Namespace(no_record=False), ["--epochs", "1", "--kinds", "vae", "ae"])
+    assert calls[-1][:4] == ["--epochs", "1", "--kinds", "vae"] and (tmp_path / "results" / "quality_per_second.json").is_file()
+    assert record["rows"] == _quality_record()["rows"] and "machine" in record
+    bench.run_quality(argparse.Namespace(no_record=True), ["--epochs", "1"])
+    assert calls[-1][:2] == ["--epochs", "1"] and "results" not in calls[-1][3]
+    text = bench.quality_markdown(record)
+    assert "VAE, held-out −ELBO (nats per image)" in text and "AE, held-out MSE per pixel" in text
+    assert "| 512 | 0.003 | 1.35 | **270** | 270 |" in text and "| 128 | 0.001 | 1.50 | 300 | 300 |" in text
+    assert "after 3.0 s of training | after 2 epochs |" in text
+
+
+def test_quality_py_arguments_follow_the_double_dash(bench):
+    assert bench.split_passthrough(["--only", "quality", "--", "--epochs", "2"]) == (["--only", "quality"], ["--epochs", "2"])
+    assert bench.split_passthrough(["--only", "speed"]) == (["--only", "speed"], [])
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "speed", "--", "--epochs", "2"])  # quality.py's arguments without quality
+
+
+def test_readme_update_keeps_the_other_blocks(bench, tmp_path, monkeypatch):
+    blocks = {name: f"<!-- bench:{name} -->\nold {name}\n<!-- /bench:{name} -->" for name in bench.BENCHMARKS}
+    text = "# Benchmarks\n\n" + "\n\nsome prose\n\n".join(blocks.values()) + "\n\nthe end\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    monkeypatch.setattr(bench, "README", readme)
+    assert bench.update_readme("speed", "| new | table |\n| --- | --- |")
+    assert readme.read_text() == text.replace("old speed", "| new | table |\n| --- | --- |")
+    assert bench.update_readme("quality", "q")
+    after = readme.read_text()
+    for name in ("throughput", "notebooks"):
+        assert blocks[name] in after
+    assert "<!-- bench:quality -->\nq\n<!-- /bench:quality -->" in after and after.endswith("the end\n")

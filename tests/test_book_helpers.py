@@ -25,10 +25,10 @@ def test_record_results_writes_rounded_json(fake_book):
 
 
 def test_check_mode_accepts_close_and_names_stale_numbers(fake_book, monkeypatch):
-    book.record_results("04_vae", {"mse": 0.0200, "acc": 0.90, "label": "a", "fit_seconds": 1.0})
+    book.record_results("04_vae", {"mse": 0.0200, "acc": 0.90, "label": "a"})
     monkeypatch.setenv("AEVAE_RESULTS", "check")
-    # within tolerance; timings are not compared
-    book.record_results("04_vae", {"mse": 0.0201, "acc": 0.95, "label": "a", "fit_seconds": 3.0})
+    # within tolerance
+    book.record_results("04_vae", {"mse": 0.0201, "acc": 0.95, "label": "a"})
     with pytest.raises(book.StaleResultsError, match=r"acc: file has 0.9, chapter gives 0.5") as err:
         book.record_results("04_vae", {"mse": 0.0201, "acc": 0.5, "label": "a"})
     assert "make book" in str(err.value)
@@ -90,3 +90,29 @@ def test_pick_device_and_glue_and_progress(monkeypatch):
     it = [1, 2, 3]
     assert book.progress(it) is it
     assert book.glue("answer", 42) is None  # no stray value at the end of a cell
+
+
+def test_glue_values_are_plain_python_numbers():
+    import numpy as np
+    import torch
+
+    from aevae.book import plain
+
+    for value, expected, kind in [(np.float64(0.25), 0.25, float), (np.int64(3), 3, int), (np.array(1.5), 1.5, float),
+                                  (torch.tensor(2.0), 2.0, float), (torch.tensor([7]), 7, int), (0.5, 0.5, float),
+                                  (np.bool_(True), True, bool)]:
+        out = plain(value)
+        assert type(out) is kind and out == expected, (value, out)
+        assert "np." not in repr(out) and "tensor" not in repr(out)
+    assert plain("text") == "text" and plain([1, 2]) == [1, 2]
+
+
+def test_record_results_refuses_timings():
+    import pytest
+
+    from aevae.book import record_results
+
+    with pytest.raises(ValueError, match="timings"):
+        record_results("99_test", {"mse": 0.1, "train_seconds": {"AE": 3.0}})
+    with pytest.raises(ValueError, match="wall_seconds"):
+        record_results("99_test", {"nested": [{"wall_seconds": 1.0}]})

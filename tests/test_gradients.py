@@ -37,7 +37,8 @@ def _reference_gradient(model, x, n=200_000, seed=11):
     return torch.cat([g.reshape(-1) for g in torch.autograd.grad(obj, encoder_parameters(model))]).double()
 
 
-@pytest.mark.parametrize("estimator", ["pathwise", "score", "score_baseline"])
+@pytest.mark.parametrize("estimator", ["pathwise", "score", "score_baseline", "score_batch_baseline",
+                                       "score_mu_baseline"])
 def test_every_estimator_is_unbiased(estimator):
     model, x = _setup()
     ref = _reference_gradient(model, x)
@@ -58,6 +59,37 @@ def test_score_function_is_noisier_and_the_baseline_helps():
     assert score.variance > 5 * path.variance
     assert base.variance < score.variance
     assert path.snr > score.snr
+
+
+def test_one_sample_baselines_remove_the_offset_of_log_p():
+    """log p(x|z) of many pixels is a large negative number that the plain score function multiplies the
+    score by; with one sample per image, either baseline removes it (their unbiasedness is tested above)."""
+    torch.manual_seed(0)
+    model = VAE(NetConfig(input_dim=200, hidden=(16,), latent_dim=2))
+    x = torch.bernoulli(torch.full((16, 200), 0.3), generator=torch.Generator().manual_seed(1))
+    var = {e: gradient_variance(model, x, e, 1, 100, torch.Generator().manual_seed(2)).variance
+           for e in ("score", "score_batch_baseline", "score_mu_baseline")}
+    assert max(var["score_batch_baseline"], var["score_mu_baseline"]) < 0.01 * var["score"], var
+
+
+def test_the_batch_baseline_is_the_mean_of_the_other_images():
+    """With two images, each image's baseline is the other image's log p(x|z): the estimate equals the
+    plain score-function surrogate with f_a - f_b and f_b - f_a written out by hand."""
+    from aevae.models import GaussianEncoder, reparameterize
+    from aevae.objectives import bernoulli_log_prob, gaussian_kl
+
+    model, x = _setup(batch=2)
+    g = elbo_gradient(model, x, "score_batch_baseline", 1, torch.Generator().manual_seed(9))
+    mu, logvar = model.encode(x)
+    z = reparameterize(mu.unsqueeze(0), logvar.unsqueeze(0), torch.Generator().manual_seed(9)).detach()  # (1, 2, k)
+    with torch.no_grad():
+        f = bernoulli_log_prob(x, model.decode(z))[0]  # (2,)
+    log_q = GaussianEncoder.log_prob(z, mu.unsqueeze(0), logvar.unsqueeze(0))[0]  # (2,)
+    objective = (((f - f.flip(0)) * log_q) - gaussian_kl(mu, logvar).sum(-1)).mean()
+    ref = torch.cat([r.reshape(-1) for r in torch.autograd.grad(objective, encoder_parameters(model))])
+    torch.testing.assert_close(g, ref)
+    with pytest.raises(ValueError, match="batch of 2"):
+        elbo_gradient(model, x[:1], "score_batch_baseline", 1)
 
 
 def test_variance_falls_as_one_over_the_number_of_samples():

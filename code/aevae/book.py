@@ -10,7 +10,7 @@ from typing import Iterable, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["setup", "seed_everything", "pick_device", "glue", "progress", "in_colab", "show_source", "record_results", "REPOSITORY_URL", "BOOK_THREADS",
+__all__ = ["setup", "seed_everything", "pick_device", "glue", "progress", "in_colab", "show_source", "record_results", "plain", "REPOSITORY_URL", "BOOK_THREADS",
            "book_threads"]
 
 T = TypeVar("T")
@@ -99,13 +99,30 @@ def setup(seed: int = 0, device: str | None = None, style: bool = True) -> torch
 def glue(name: str, value, display: bool = False) -> None:
     """myst-nb's ``glue`` where it is installed (the book build); a no-op elsewhere (e.g. Colab).
 
-    Returns nothing, so that a cell ending in a ``glue`` call shows no stray value in the book.
+    Numbers are stored as plain Python ``int``/``float`` (a NumPy or one-element torch scalar would render
+    as ``np.float64(0.9)`` in the book). Returns nothing, so that a cell ending in a ``glue`` call shows no
+    stray value in the book.
     """
     try:
         from myst_nb import glue as _glue
     except ImportError:
         return
-    _glue(name, value, display=display)
+    _glue(name, plain(value), display=display)
+
+
+def plain(value):
+    """A NumPy scalar, 0-d array or one-element tensor as the Python number it holds; anything else as is."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    return value
 
 
 def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
@@ -171,13 +188,16 @@ def record_results(chapter: str, results: dict, digits: int = 4, rtol: float = 0
     guide would otherwise quote stale figures. The tolerances are wide on purpose: a chapter re-run on
     another CPU trains to slightly different numbers (each chapter's claims cell checks the substance
     with its own tolerances), while a file left over from another version of the chapter has other keys
-    or other values. Keys containing "seconds" (timings) are not compared: they depend on the machine
-    and its load.
+    or other values. Timings are refused: results files hold results only.
     """
     import json
 
     if not isinstance(chapter, str) or not chapter or "/" in chapter:
         raise ValueError(f"chapter must be a file-name stem such as '04_vae', got {chapter!r}.")
+    timings = list(_timing_keys(results))
+    if timings:
+        raise ValueError(f"record_results takes results only, not timings {timings}: they depend on the "
+                         "machine (tools/execute.py records each notebook's time in results/execution.json).")
     rounded = _round(dict(results), digits)
     root = _book_root()
     if root is None:
@@ -198,6 +218,21 @@ def record_results(chapter: str, results: dict, digits: int = 4, rtol: float = 0
     return rounded
 
 
+TIMING_WORDS = ("seconds", "wall", "elapsed", "_time", "timing")
+
+
+def _timing_keys(obj, where: str = ""):
+    """Keys anywhere in ``obj`` that name a timing."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if any(word in str(k).lower() for word in TIMING_WORDS):
+                yield f"{where}{k}"
+            yield from _timing_keys(v, f"{where}{k}.")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _timing_keys(v, f"{where}{i}.")
+
+
 class StaleResultsError(AssertionError):
     """A committed results file differs from what its chapter computes."""
 
@@ -209,7 +244,7 @@ def _compare(old, new, rtol: float, atol: float, where: str = "") -> list[str]:
         out = [f"{where}{k}: missing from the file" for k in new if k not in old]
         out += [f"{where}{k}: in the file but no longer produced" for k in old if k not in new]
         for k in new:
-            if k in old and "seconds" not in k:  # timings depend on the machine and its load
+            if k in old:
                 out += _compare(old[k], new[k], rtol, atol, f"{where}{k}.")
         return out
     if isinstance(new, list) and isinstance(old, list) and len(new) == len(old):

@@ -10,9 +10,16 @@ gradient of the expectation ``E_q[f(z)]`` with ``f(z) = log p(x|z)`` (Mohamed et
   ``grad = E_eps[ df/dz * dz/dphi ]``;
 - **score function** (REINFORCE; Williams 1992): ``grad = E_q[ f(z) * grad_phi log q_phi(z|x) ]``,
   which needs only values of ``f``, never its derivative;
-- **score function with a baseline**: ``f(z)`` replaced by ``f(z) - b`` where ``b`` is the mean of ``f``
-  over the *other* samples of the same image (leave-one-out), a control variate that keeps the
-  estimator unbiased (needs ``n_samples >= 2``).
+- **score function with a baseline**: ``f(z)`` replaced by ``f(z) - b``, where ``b`` does not depend on
+  the draw of z whose score it multiplies, so the estimator stays unbiased (``E_q[grad log q] = 0``):
+
+  - ``"score_baseline"``: the mean of ``f`` over the *other* samples of the same image (leave-one-out;
+    needs ``n_samples >= 2``);
+  - ``"score_batch_baseline"``: the mean of ``f`` over the *other images* of the batch, same sample
+    index (works with one sample per image; needs a batch of 2 or more). Like the running mean of NVIL
+    (Mnih & Gregor 2014) it removes the offset that every image shares, not what differs between images;
+  - ``"score_mu_baseline"``: the image's own ``log p(x | z = mu)``, the decoder at the posterior mean, a
+    per-image baseline that costs one more decoder pass and works with one sample.
 
 Each estimate uses ``n_samples`` draws of z per image and returns the gradient of the batch-mean ELBO
 (nats per image, the training objective's convention), flattened over the encoder's parameters.
@@ -30,7 +37,7 @@ from .objectives import bernoulli_log_prob, gaussian_kl
 
 __all__ = ["ESTIMATORS", "encoder_parameters", "elbo_gradient", "GradientStats", "gradient_variance"]
 
-ESTIMATORS = ("pathwise", "score", "score_baseline")
+ESTIMATORS = ("pathwise", "score", "score_baseline", "score_batch_baseline", "score_mu_baseline")
 
 
 def encoder_parameters(model: VAE) -> list[torch.nn.Parameter]:
@@ -51,6 +58,8 @@ def elbo_gradient(model: VAE, x: torch.Tensor, estimator: str = "pathwise", n_sa
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
     if estimator == "score_baseline" and n_samples < 2:
         raise ValueError("the leave-one-out baseline needs n_samples >= 2.")
+    if estimator == "score_batch_baseline" and x.shape[0] < 2:
+        raise ValueError("the batch baseline needs a batch of 2 images or more.")
     params = encoder_parameters(model)
     mu, logvar = model.encode(x)  # (B, k), (B, k)
     kl = gaussian_kl(mu, logvar).sum(-1)  # (B,) closed form: exact gradient in every estimator
@@ -68,12 +77,23 @@ def elbo_gradient(model: VAE, x: torch.Tensor, estimator: str = "pathwise", n_sa
         log_q = GaussianEncoder.log_prob(z, mu_s, lv_s)  # (S, B)
         with torch.no_grad():
             f = bernoulli_log_prob(x, model.decode(z))  # (S, B), values only
-            if estimator == "score_baseline":
-                f = f - (f.sum(0, keepdim=True) - f) / (n_samples - 1)  # leave-one-out baseline
+            f = f - _baseline(model, x, mu, f, estimator)  # (S, B); the baseline of "score" is 0
         surrogate = (f * log_q).mean(0)  # (B,) its gradient is the score-function estimate
     objective = (surrogate - kl).mean()  # the batch-mean ELBO's surrogate
     grads = torch.autograd.grad(objective, params)
     return torch.cat([g.reshape(-1) for g in grads])  # (P,)
+
+
+def _baseline(model: VAE, x: torch.Tensor, mu: torch.Tensor, f: torch.Tensor, estimator: str) -> torch.Tensor:
+    """The control variate subtracted from f = log p(x | z) (S, B): independent of the draw it is paired with."""
+    n_samples, batch = f.shape
+    if estimator == "score_baseline":  # the other samples of the same image
+        return (f.sum(0, keepdim=True) - f) / (n_samples - 1)
+    if estimator == "score_batch_baseline":  # the other images of the batch, same sample index
+        return (f.sum(1, keepdim=True) - f) / (batch - 1)
+    if estimator == "score_mu_baseline":  # the image's own log-likelihood at the posterior mean
+        return bernoulli_log_prob(x, model.decode(mu)).unsqueeze(0)  # (1, B)
+    return torch.zeros(())
 
 
 @dataclass

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from . import checks
+
 __all__ = [
     "NetConfig",
     "mlp",
@@ -29,10 +31,15 @@ __all__ = [
     "AEOutput",
     "VAEOutput",
     "reparameterize",
+    "draw",
 ]
+
+_DIVERGED = ("if they come from a model, its weights are no longer finite (training diverged: lower the "
+             "learning rate or set grad_clip)")
 
 def _randn(shape, generator: torch.Generator | None, device=None, dtype=None) -> torch.Tensor:
     """Standard normal draws; a CPU generator also serves a model on a GPU (draw, then move)."""
+    checks.generator(generator, "sampling")
     where = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=where, dtype=dtype).to(device)
 
@@ -65,6 +72,13 @@ class NetConfig:
 
 def mlp(sizes: list[int], activation: str = "relu", last_activation: bool = True) -> nn.Sequential:
     """Linear layers between consecutive ``sizes``, with ``activation`` after each (optionally not the last)."""
+    if activation not in _ACTIVATIONS:
+        checks.fail("mlp", "activation", f"one of {sorted(_ACTIVATIONS)}", repr(activation))
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2:
+        checks.fail("mlp", "sizes", "a list of at least two layer widths", checks.describe(sizes),
+                    "e.g. mlp([784, 512, 256])", TypeError)
+    for size in sizes:
+        checks.integer(size, "every entry of sizes", "mlp")
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -83,8 +97,15 @@ class Encoder(nn.Module):
         self.body = mlp(sizes, config.activation)  # (B, D) -> (B, H)
         self.head = nn.Linear(sizes[-1], out_features or config.latent_dim)
 
+    def _input(self, x) -> torch.Tensor:
+        """x checked and, for image batches (B, s, s) or (B, 1, s, s), flattened to (B, D) (a view)."""
+        where = "the encoder (model.encode(x), model(x))"
+        x = checks.batch(x, self.config.input_dim, "x", where)
+        _same_dtype_device(x, self.head.weight, "x", where)
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))  # (B, k)
+        return self.head(self.body(self._input(x)))  # (B, k)
 
 
 class GaussianEncoder(Encoder):
@@ -94,13 +115,36 @@ class GaussianEncoder(Encoder):
         super().__init__(config, out_features=2 * config.latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.head(self.body(x)).chunk(2, dim=-1)  # (B, k), (B, k)
+        mu, logvar = self.head(self.body(self._input(x))).chunk(2, dim=-1)  # (B, k), (B, k)
         return mu, logvar
 
     @staticmethod
     def log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """log q(z | x), summed over the latent dimensions: (..., k) -> (...)."""
+        """log q(z | x) at a given ``z``, summed over the latent dimensions: (..., k) -> (...).
+
+        This form is a function of (mu, logvar) at fixed z, as the score-function gradient needs. Where z
+        was drawn as mu + sigma * eps, :meth:`log_prob_eps` gives the same value from eps, exactly and
+        without dividing by sigma^2 (which underflows when sigma is tiny)."""
+        where = "GaussianEncoder.log_prob"
+        for name, t in (("z", z), ("mu", mu), ("logvar", logvar)):
+            checks.tensor(t, name, where, dims="(..., k)")
+        checks.broadcastable(z, mu, "z and mu", where)
+        checks.broadcastable(mu, logvar, "mu and logvar", where)
         return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
+
+    @staticmethod
+    def log_prob_eps(eps: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """log q(z | x) for z = mu + exp(logvar / 2) * eps, from the standard-normal draw ``eps`` that made z:
+
+            log q(z | x) = -1/2 sum_j (log 2 pi + logvar_j + eps_j^2),
+
+        since (z - mu) / sigma = eps. Exact (no z - mu cancellation, no division by sigma^2) and finite for
+        any finite eps and logvar, however small sigma is. (..., k) -> (...)."""
+        where = "GaussianEncoder.log_prob_eps"
+        checks.tensor(eps, "eps", where, dims="(..., k)")
+        checks.tensor(logvar, "logvar", where, dims="(..., k)")
+        checks.broadcastable(eps, logvar, "eps and logvar", where)
+        return -0.5 * (math.log(2 * math.pi) + logvar + eps**2).sum(-1)
 
 
 class Decoder(nn.Module):
@@ -114,6 +158,9 @@ class Decoder(nn.Module):
         self.net = mlp(sizes, config.activation, last_activation=False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        where = "the decoder (model.decode(z))"
+        checks.last_dim(z, self.config.latent_dim, "z", where, "(..., B, k)")
+        _same_dtype_device(z, self.net[0].weight, "z", where)
         return self.net(z)  # (B, D)
 
 
@@ -126,9 +173,11 @@ class StandardNormalPrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """(..., k) -> (...)."""
+        checks.last_dim(z, self.latent_dim, "z", "StandardNormalPrior.log_prob")
         return -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
 
     def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        checks.integer(n, "n", "StandardNormalPrior.sample")
         return _randn((n, self.latent_dim), generator, device)  # (n, k)
 
 
@@ -137,8 +186,37 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
 
     The randomness is in ``eps``, outside the parameters, so gradients flow through ``mu`` and ``sigma``.
     """
+    _check_posterior(mu, logvar, "reparameterize")
     eps = _randn(mu.shape, generator, mu.device, mu.dtype)
     return mu + (0.5 * logvar).exp() * eps
+
+
+def draw(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`reparameterize` that also returns the standard-normal ``eps`` it drew: (z, eps), z = mu +
+    exp(logvar / 2) * eps, the same z as ``reparameterize`` for the same generator state. With eps,
+    log q(z | x) is :meth:`GaussianEncoder.log_prob_eps`."""
+    _check_posterior(mu, logvar, "draw")
+    eps = _randn(mu.shape, generator, mu.device, mu.dtype)
+    return mu + (0.5 * logvar).exp() * eps, eps
+
+
+def _check_posterior(mu, logvar, where: str) -> None:
+    checks.tensor(mu, "mu", where, dims="(..., k)", check_finite=False)
+    checks.tensor(logvar, "logvar", where, dims="(..., k)", check_finite=False)
+    checks.same_shape(mu, logvar, "mu and logvar", where, "pass the two halves of the encoder's output")
+    checks.finite(mu, "mu", where, f"pass finite values; {_DIVERGED}")
+    checks.finite(logvar, "logvar", where, f"pass finite values; {_DIVERGED}")
+
+
+def _same_dtype_device(x: torch.Tensor, weight: torch.Tensor, name: str, where: str) -> None:
+    """x has the dtype and device of the module's weights (else torch's 'mat1 and mat2' error)."""
+    if x.dtype != weight.dtype:
+        checks.fail(where, name, f"a {str(weight.dtype).replace('torch.', '')} tensor like the model's weights",
+                    checks.describe(x), f"{name}.to({weight.dtype}) (or convert the model)", TypeError)
+    if x.device != weight.device:
+        checks.fail(where, name, f"on the model's device ({weight.device})", f"a tensor on {x.device}",
+                    f"{name}.to({str(weight.device)!r})")
 
 
 class AEOutput(NamedTuple):
@@ -204,6 +282,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean images sigmoid(decoder(z)) for z drawn from the prior, (n, D)."""
+        checks.integer(n, "n", "VAE.sample")
         device = next(self.parameters()).device
         z = self.prior.sample(n, generator=generator, device=device)
         return torch.sigmoid(self.decode(z))

@@ -53,8 +53,9 @@ class TrainConfig:
 @dataclass
 class History:
     loss: list[float] = field(default_factory=list)  # mean training loss per epoch
-    seconds: float = 0.0  # wall time of the whole fit
+    seconds: float = 0.0  # wall time of the whole fit (without the time spent in ``on_epoch``)
     steps: int = 0
+    epoch_seconds: list[float] = field(default_factory=list)  # training time at the end of each epoch
 
 
 def fit(
@@ -65,6 +66,7 @@ def fit(
     device: torch.device | str | None = None,
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     desc: str = "training",
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> History:
     """Train ``model`` in place with Adam on ``loss_fn(model, batch, generator)``, a scalar to minimise.
 
@@ -72,6 +74,8 @@ def fit(
     each batch on the fly (e.g. dynamic binarization, added noise). Everything random comes from one
     generator seeded with ``config.seed``, so a fit is reproducible. Raises
     :class:`NonFiniteLossError` at the first NaN/inf loss, naming the epoch and step.
+    ``on_epoch(epoch, model)`` is called after each epoch (e.g. to evaluate a held-out objective); its time
+    is not counted in ``History.seconds``, and it must not draw from the training's random streams.
     """
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty tensor (N, ...), got {getattr(x, 'shape', type(x))}.")
@@ -84,7 +88,7 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     hist = History()
     n = x.shape[0]
-    start = time.perf_counter()
+    start, paused = time.perf_counter(), 0.0
     model.train()
     for epoch in progress(range(config.epochs), desc=desc):
         perm = torch.randperm(n, generator=gen)
@@ -110,7 +114,15 @@ def fit(
             count += batch.shape[0]
             hist.steps += 1
         hist.loss.append(total / count)
-    hist.seconds = time.perf_counter() - start
+        hist.epoch_seconds.append(time.perf_counter() - start - paused)
+        if on_epoch is not None:
+            pause = time.perf_counter()
+            state = torch.random.get_rng_state()
+            on_epoch(epoch + 1, model)
+            torch.random.set_rng_state(state)
+            model.train()
+            paused += time.perf_counter() - pause
+    hist.seconds = time.perf_counter() - start - paused
     model.eval()
     return hist
 

@@ -230,6 +230,11 @@ def run_throughput(args) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ speed
+def _sig(x: float, digits: int = 4) -> float:
+    """``x`` rounded to ``digits`` significant digits (tiny test workloads run at a few MFLOP/s)."""
+    return float(f"{x:.{digits}g}")
+
+
 @contextlib.contextmanager
 def torch_threads(n: int):
     """torch's intra-op threads set to ``n`` inside the block, restored after it."""
@@ -295,7 +300,7 @@ def matmul_peak(threads: int, sizes=(512, 1024, 2048), repeats: int = 5, min_sec
                 for _ in range(inner):
                     torch.mm(a, b, out=out)
                 best = min(best, (time.perf_counter() - start) / inner)
-            by_size[str(n)] = round(2 * n**3 / best / 1e9, 2)
+            by_size[str(n)] = _sig(2 * n**3 / best / 1e9)
     return {"threads": threads, "gflops": max(by_size.values()), "by_size": by_size, "repeats": repeats}
 
 
@@ -323,21 +328,19 @@ def achieved(work: Workload, batch_size: int, steps: int, repeats: int, threads:
             if done != steps:
                 raise RuntimeError(f"{work.name}: the loop ran {done} steps, not {steps}")
             seconds.append(s)
-    per_step = train_step_flops(template, batch_size)
+    per_step, exact = train_step_flops(template, batch_size), train_step_flops(template, batch_size, False)
     gflops = per_step * steps / statistics.median(seconds) / 1e9
     row = {
         "model": work.description, "threads": threads, "batch_size": batch_size, "steps": steps,
         "repeats": repeats, "seconds": [round(s, 3) for s in seconds],
-        "gflop_per_step": round(per_step / 1e9, 4),
-        "gflop_per_step_without_data_grad": round(train_step_flops(template, batch_size, False) / 1e9, 4),
+        "flops_per_step": per_step, "flops_per_step_without_data_grad": exact,
         "images_per_second": round(steps * batch_size / statistics.median(seconds), 1),
-        "gflops": round(gflops, 2),
+        "gflops": _sig(gflops),
     }
     if peak_gflops:
         row["peak_gflops"] = peak_gflops
-        row["fraction_of_peak"] = round(gflops / peak_gflops, 3)
-        row["fraction_of_peak_without_data_grad"] = round(
-            gflops * row["gflop_per_step_without_data_grad"] / row["gflop_per_step"] / peak_gflops, 3)
+        row["fraction_of_peak"] = _sig(gflops / peak_gflops)
+        row["fraction_of_peak_without_data_grad"] = _sig(gflops * exact / per_step / peak_gflops)
     return row
 
 
@@ -582,7 +585,7 @@ def speed_markdown(record: dict) -> str:
         lines += ["", "| model | threads | batch | GFLOP per step | achieved (GFLOP/s) | of peak |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for r in record["achieved"]:
-            lines.append(f"| {r['model']} | {r['threads']} | {r['batch_size']} | {r['gflop_per_step']:.3g} | "
+            lines.append(f"| {r['model']} | {r['threads']} | {r['batch_size']} | {r['flops_per_step'] / 1e9:.3g} | "
                          f"{r['gflops']:,.1f} | {r['fraction_of_peak']:.0%} |")
     sc = record.get("scaling")
     if sc:

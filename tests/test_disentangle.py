@@ -151,7 +151,12 @@ def test_encode_kl_and_reconstruction():
     enc = encode(vae, x, batch_size=7)
     mu, logvar = vae.encode(x)
     torch.testing.assert_close(enc.codes, mu.detach())
-    torch.testing.assert_close(kl_per_unit(enc), gaussian_kl(mu, logvar).mean(0).detach())
+    torch.testing.assert_close(kl_per_unit(enc), gaussian_kl(mu, logvar).double().mean(0).detach())
+    # one implementation (aevae.vae_eval's): the encoded pool and the model with its images agree
+    from aevae import vae_eval
+
+    assert kl_per_unit is vae_eval.kl_per_unit
+    torch.testing.assert_close(kl_per_unit(enc), kl_per_unit(vae, x, batch_size=7))
     torch.testing.assert_close(enc.logits, vae.decode(mu).detach())
     rec = reconstruction(enc, x)
     with torch.no_grad():

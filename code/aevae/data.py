@@ -1,15 +1,18 @@
 """Fashion-MNIST: find, verify and load the four IDX files.
 
-Where the files are looked for, in order:
+Where the files are looked for:
 
-1. the ``folder`` argument of :func:`load_fashion_mnist`;
-2. the folder named by the environment variable ``AEVAE_DATA``;
-3. the per-user cache, ``$XDG_CACHE_HOME/aevae/fashion-mnist`` (default ``~/.cache/...``);
-4. ``/usr/share/datasets/fashion-mnist``, where the Debian/Ubuntu package ``dataset-fashion-mnist``
+1. the ``folder`` argument of :func:`load_fashion_mnist`, if given;
+2. else the folder named by the environment variable ``AEVAE_DATA``, if set;
+3. else the per-user cache, ``$XDG_CACHE_HOME/aevae/fashion-mnist`` (default ``~/.cache/...``), then
+   ``/usr/share/datasets/fashion-mnist``, where the Debian/Ubuntu package ``dataset-fashion-mnist``
    installs them.
 
-If none holds the files, they are downloaded from the data set's official host into the cache
-(``download=True``). Every file is checked against a pinned SHA-256 of its *decompressed* IDX bytes
+An explicit folder (1 or 2) is binding: if it does not exist or lacks one of the four files, that is an
+error naming the folder, the missing files and the fix — never a silent fall-back to another copy, so a
+user who points the book at their own files is sure to use them. Only without an explicit folder, if
+neither place of 3 holds the files, are they downloaded from the data set's official host into the
+cache (``download_if_missing=True``). Every file is checked against a pinned SHA-256 of its *decompressed* IDX bytes
 (the Debian package recompresses the ``.gz`` files, so the compressed bytes differ from the official
 ones while the content is the same). A corrupted or truncated file is refused with an error that names
 it and says how to get a good copy; a download is written under a temporary name and renamed only
@@ -33,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import checks
 
 __all__ = [
     "CLASSES",
@@ -98,15 +103,23 @@ def cache_dir() -> Path:
 
 
 def candidate_dirs(folder: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
-    """The places looked in, in order, each with the reason it is looked in."""
-    places = []
+    """The places looked in, in order, each with the reason it is looked in: only the explicit folder
+    (the argument, else ``$AEVAE_DATA``) when there is one, else the cache and the system copy."""
+    explicit = _explicit(folder)
+    if explicit is not None:
+        return [explicit]
+    return [("the per-user cache", cache_dir()), ("the Debian package dataset-fashion-mnist", SYSTEM_DIR)]
+
+
+def _explicit(folder: str | os.PathLike | None) -> tuple[str, Path] | None:
+    """The folder the caller asked for: the argument, else ``$AEVAE_DATA`` when set; None otherwise."""
     if folder is not None:
-        places.append(("the folder argument", Path(folder)))
+        if not isinstance(folder, (str, os.PathLike)):
+            raise TypeError(f"folder must be a path (str or pathlib.Path) or None; got {type(folder).__name__}.")
+        return ("the folder argument", Path(folder))
     if os.environ.get(ENV_VAR):
-        places.append((f"${ENV_VAR}", Path(os.environ[ENV_VAR])))
-    places.append(("the per-user cache", cache_dir()))
-    places.append(("the Debian package dataset-fashion-mnist", SYSTEM_DIR))
-    return places
+        return (f"${ENV_VAR}", Path(os.environ[ENV_VAR]))
+    return None
 
 
 def _has_all(path: Path) -> bool:
@@ -114,18 +127,24 @@ def _has_all(path: Path) -> bool:
 
 
 def find_data_dir(folder: str | os.PathLike | None = None) -> Path | None:
-    """The first folder that holds all four files, or ``None``.
+    """The folder that holds all four files, or ``None`` when no copy is found (and none was asked for).
 
-    An explicit ``folder`` that does not hold them is an error, not a fall-through: the caller asked
-    for that folder.
+    An explicit folder — the ``folder`` argument, else ``$AEVAE_DATA`` — that does not exist or does not
+    hold the four files is a :class:`DataError` naming it and the fix, not a fall-through: the caller
+    asked for that folder.
     """
-    if folder is not None:
-        path = Path(folder)
+    explicit = _explicit(folder)
+    if explicit is not None:
+        why, path = explicit
+        fix = (f"Put the four files there, point {'the argument' if folder is not None else ENV_VAR} at the "
+               f"folder that holds them"
+               + ("" if folder is not None else f", or unset {ENV_VAR} to use the cache or the system copy")
+               + ".")
         if not path.is_dir():
-            raise DataError(f"The data folder {path} does not exist.\n{HOW_TO_GET}")
+            raise DataError(f"The data folder {path} (from {why}) does not exist. {fix}\n{HOW_TO_GET}")
         missing = [name for name in FILES if not (path / name).is_file()]
         if missing:
-            raise DataError(f"The data folder {path} lacks {', '.join(missing)}.\n{HOW_TO_GET}")
+            raise DataError(f"The data folder {path} (from {why}) lacks {', '.join(missing)}. {fix}\n{HOW_TO_GET}")
         return path
     for _, path in candidate_dirs():
         if _has_all(path):
@@ -231,6 +250,8 @@ def load_fashion_mnist(
     """
     if split not in SPLITS:
         raise DataError(f"Unknown split {split!r}: use 'train' or 'test'.")
+    if not isinstance(download_if_missing, bool):
+        raise TypeError(f"download_if_missing must be True or False; got {download_if_missing!r}.")
     path = find_data_dir(folder)
     if path is None:
         if not download_if_missing:
@@ -260,8 +281,9 @@ def _places() -> str:
 
 def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Dynamic binarization: each pixel is 1 with probability equal to its intensity."""
-    if images.min() < 0 or images.max() > 1:
-        raise ValueError("binarize expects intensities in [0, 1].")
+    checks.tensor(images, "images", "binarize", dims="(N, D) intensities", check_finite=False)
+    checks.in_range(images, "images", "binarize", 0, 1, "binarize expects intensities in [0, 1] (0-255 images / 255)")
+    checks.generator(generator, "binarize")
     return torch.bernoulli(images, generator=generator)
 
 

@@ -12,8 +12,8 @@ Three published metrics, each computed from a *pool* of encoded images whose fac
 - :func:`factor_vae_metric` (Kim & Mnih 2018): standardise every unit by its global standard deviation,
   drop collapsed units (standard deviation below 0.05), fix one factor over a batch, vote for the unit with
   the smallest normalised variance, classify by majority vote; held-out accuracy.
-- :func:`kl_per_unit`, :func:`reconstruction`, :func:`unit_ablation`: what each VAE unit costs in nats and
-  whether the decoder uses it.
+- :func:`kl_per_unit` (that of :mod:`aevae.vae_eval`, on an encoded pool), :func:`reconstruction`,
+  :func:`unit_ablation`: what each VAE unit costs in nats and whether the decoder uses it.
 
 The two sampled metrics draw their conditional batches from the pool ("images that share factor k's
 value") instead of rendering new images for every vote. With independent uniform factors this is the same
@@ -31,8 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import checks
 from .models import VAE, Autoencoder
-from .objectives import bernoulli_log_prob, gaussian_kl, vae_loss
+from .objectives import _model_input, bernoulli_log_prob, vae_loss
+from .vae_eval import kl_per_unit  # one implementation: kl_per_unit(encoded) or kl_per_unit(vae, x)
 
 __all__ = [
     "ae_bernoulli_loss",
@@ -62,6 +64,7 @@ def ae_bernoulli_loss(model: Autoencoder, x: torch.Tensor, generator: torch.Gene
     """The plain AE trained with the VAE's reconstruction term: -log p(x | z = encoder(x)) for a Bernoulli
     decoder, summed over pixels, mean over the batch. No KL, a deterministic code: the beta -> 0 end of the
     beta-VAE family on the same networks."""
+    x = _model_input(model, x, "ae_bernoulli_loss")
     logits = model.decoder(model.encode(x))  # (B, D) pre-sigmoid, as the VAE's decoder logits
     return -bernoulli_log_prob(x, logits).mean()
 
@@ -69,9 +72,9 @@ def ae_bernoulli_loss(model: Autoencoder, x: torch.Tensor, generator: torch.Gene
 def beta_vae_objective(beta: float):
     """``loss_fn(model, batch, generator)`` for :func:`aevae.train.fit`: the negative beta-weighted ELBO
     -(E_q[log p(x|z)] - beta * KL) of :func:`aevae.objectives.vae_loss` (Higgins et al. 2017, eq. 4)."""
-    if not beta >= 0:
-        raise ValueError(f"beta must be >= 0, got {beta!r}.")
-    return functools.partial(vae_loss, beta=float(beta))
+    beta = checks.number(beta, "beta", "beta_vae_objective", minimum=0,
+                         fix="beta = 1 is the VAE, beta > 1 a beta-VAE")
+    return functools.partial(vae_loss, beta=beta)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -88,6 +91,10 @@ class Encoded:
 @torch.no_grad()
 def encode(model: VAE | Autoencoder, x: torch.Tensor, batch_size: int = 4096) -> Encoded:
     """Encode ``x`` (N, D) and decode the code (the VAE's mean, not a sample) in batches, on the CPU."""
+    checks.integer(batch_size, "batch_size", "encode")
+    x = _model_input(model, x, "encode")
+    if x.shape[0] == 0:
+        checks.fail("encode", "x", "at least one image", "none")
     model.eval()
     device = next(model.parameters()).device
     codes, logvars, logits = [], [], []
@@ -103,17 +110,20 @@ def encode(model: VAE | Autoencoder, x: torch.Tensor, batch_size: int = 4096) ->
     return Encoded(torch.cat(codes), torch.cat(logvars) if logvars else None, torch.cat(logits))
 
 
-def kl_per_unit(enc: Encoded) -> torch.Tensor:
-    """KL(q(z_j | x) || N(0, 1)) averaged over the pool, one value per unit (k,), nats. A unit whose
-    posterior equals the prior for every x has KL 0 and carries no information about x."""
-    if enc.logvar is None:
-        raise ValueError("an autoencoder has no posterior, hence no KL per unit.")
-    return gaussian_kl(enc.codes, enc.logvar).mean(0)
+def _check_encoded(enc, x, where: str) -> torch.Tensor:
+    """``enc`` an :class:`Encoded` pool and ``x`` its images (N, D) (image batches flattened)."""
+    if not isinstance(enc, Encoded):
+        checks.fail(where, "enc", "an Encoded pool (aevae.disentangle.encode(model, x))", checks.describe(enc),
+                    "encode the pool first: enc = encode(model, x)", TypeError)
+    x = checks.batch(x, enc.logits.shape[1], "x", where)
+    checks.same_rows(enc.logits, x, "enc and x", where, "pass the images that were encoded, in the same order")
+    return x
 
 
 def reconstruction(enc: Encoded, x: torch.Tensor) -> dict[str, float]:
     """Reconstruction error of the decoded code: Bernoulli negative log-likelihood (nats per image, summed
     over pixels) and squared error of the mean image sigmoid(logits) (per pixel), both averaged over the pool."""
+    x = _check_encoded(enc, x, "reconstruction")
     nll = -bernoulli_log_prob(x, enc.logits).mean()
     mse = ((torch.sigmoid(enc.logits) - x) ** 2).mean()
     return {"nll": float(nll), "mse": float(mse)}
@@ -125,9 +135,15 @@ def unit_ablation(model: VAE | Autoencoder, enc: Encoded, x: torch.Tensor, fill:
     """Increase of the Bernoulli NLL (nats per image) when one unit of the code is replaced by ``fill``
     (default: the prior mean 0 for a VAE, the unit's pool mean for an AE), one value per unit (k,).
     A unit the decoder ignores costs nothing to remove."""
+    x = _check_encoded(enc, x, "unit_ablation")
+    checks.integer(batch_size, "batch_size", "unit_ablation")
     k = enc.codes.shape[1]
     if fill is None:
         fill = torch.zeros(k) if enc.logvar is not None else enc.codes.mean(0)
+    else:
+        checks.tensor(fill, "fill", "unit_ablation", ndim=1, dims=f"({k},)")
+        if fill.shape[0] != k:
+            checks.fail("unit_ablation", "fill", f"one value per unit, ({k},)", checks.describe(fill))
     device = next(model.parameters()).device
     base = -bernoulli_log_prob(x, enc.logits).mean()
     out = torch.empty(k)
@@ -146,6 +162,16 @@ def unit_ablation(model: VAE | Autoencoder, enc: Encoded, x: torch.Tensor, fill:
 def latent_traversal(model: VAE | Autoencoder, z0: torch.Tensor, units, values: torch.Tensor) -> torch.Tensor:
     """Decode ``z0`` (k,) with one unit at a time set to each of ``values`` (T,): mean images
     (len(units), T, D), sigmoid of the decoder's logits."""
+    where = "latent_traversal"
+    k = model.config.latent_dim
+    checks.tensor(z0, "z0", where, ndim=1, dims=f"({k},)")
+    if z0.shape[0] != k:
+        checks.fail(where, "z0", f"one code of {k} units, ({k},)", checks.describe(z0))
+    checks.tensor(values, "values", where, ndim=1, dims="(T,)")
+    units = list(checks.array(units, "units", where, ndim=1, kind="int", dims="(number of units,)")) \
+        if not isinstance(units, (int, np.integer)) else [units]
+    if any(u < 0 or u >= k for u in units):
+        checks.fail(where, "units", f"indices in [0, {k})", repr([int(u) for u in units]))
     device = next(model.parameters()).device
     rows = []
     for j in units:
@@ -159,14 +185,11 @@ def latent_traversal(model: VAE | Autoencoder, z0: torch.Tensor, units, values: 
 # Mutual information gap
 
 
-def _as_np(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-
-
 def discretize(codes, bins: int = 20) -> np.ndarray:
     """Each column of ``codes`` (N, k) cut into ``bins`` equal-width bins between its min and max
     (``disentanglement_lib``'s histogram discretiser): (N, k) int."""
-    codes = _as_np(codes)
+    codes = checks.array(codes, "codes", "discretize", dims="(N, k)", min_rows=1)
+    checks.integer(bins, "bins", "discretize")
     out = np.zeros(codes.shape, dtype=np.int64)
     for j in range(codes.shape[1]):
         edges = np.histogram(codes[:, j], bins)[1][:-1]
@@ -188,14 +211,17 @@ def _mutual_info(a: np.ndarray, b: np.ndarray) -> float:
 
 def mutual_info_matrix(discrete_codes, factors) -> np.ndarray:
     """I(z_j; v_k) for every unit j and factor k: (N, k), (N, K) integer arrays -> (k, K), nats."""
-    discrete_codes, factors = _as_np(discrete_codes), _as_np(factors)
+    where = "mutual_info_matrix"
+    discrete_codes = checks.array(discrete_codes, "discrete_codes", where, kind="int", min_rows=1)
+    factors = checks.array(factors, "factors", where, kind="int", dims="(N, K)", min_rows=1)
+    checks.same_rows(discrete_codes, factors, "discrete_codes and factors", where)
     return np.array([[_mutual_info(discrete_codes[:, j], factors[:, f]) for f in range(factors.shape[1])]
                      for j in range(discrete_codes.shape[1])])
 
 
 def discrete_entropy(factors) -> np.ndarray:
     """H(v_k) of each column of ``factors`` (N, K), nats (plug-in)."""
-    factors = _as_np(factors)
+    factors = checks.array(factors, "factors", "discrete_entropy", kind="int", dims="(N, K)", min_rows=1)
     return np.array([_mutual_info(factors[:, f], factors[:, f]) for f in range(factors.shape[1])])
 
 
@@ -219,14 +245,32 @@ def mig(codes, factors, bins: int = 20) -> MIGResult:
 
     j(k) the unit with the most information about factor k. 1 is perfect, 0 is no unit singled out.
     """
-    codes, factors = _as_np(codes), _as_np(factors)
+    codes, factors = _check_pool(codes, factors, "mig")
+    checks.integer(bins, "bins", "mig")
     if codes.shape[1] < 2:
-        raise ValueError("MIG needs at least two code units.")
-    m = mutual_info_matrix(discretize(codes, bins), factors)  # (k, K)
+        checks.fail("mig", "codes", "(N, k) with at least two code units", checks.describe(codes),
+                    "MIG is the gap between the two most informative units")
     h = discrete_entropy(factors)  # (K,)
+    if (h == 0).any():
+        checks.fail("mig", "factors", "varied: every factor must take at least two values in the pool",
+                    f"constant column(s) {np.flatnonzero(h == 0).tolist()}", "use a pool where every factor varies")
+    m = mutual_info_matrix(discretize(codes, bins), factors)  # (k, K)
     top = np.sort(m, axis=0)[::-1]
     gap = (top[0] - top[1]) / h
     return MIGResult(float(gap.mean()), gap, m, h)
+
+
+def _check_pool(codes, factors, where: str, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` (N, k) finite reals and ``factors`` (N, K) non-negative integer indices, same N."""
+    codes = checks.array(codes, "codes", where, dims="(N, k)", min_rows=min_rows)
+    factors = checks.array(factors, "factors", where, kind="int", dims="(N, K) factor indices", min_rows=min_rows)
+    checks.same_rows(codes, factors, "codes and factors", where,
+                     "pass the codes of the images whose factors are given, in the same order")
+    if factors.size and factors.min() < 0:
+        checks.fail(where, "factors", "non-negative factor indices", f"a minimum of {factors.min()}")
+    if codes.shape[1] < 1 or factors.shape[1] < 1:
+        checks.fail(where, "codes and factors", "at least one column each", f"{codes.shape} and {factors.shape}")
+    return codes, factors
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,11 +330,18 @@ def beta_vae_metric(codes, factors, seed: int = 0, n_train: int = 1000, n_eval: 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    codes, factors = _as_np(codes).astype(np.float64), _as_np(factors).astype(np.int64)
+    codes, factors = _check_pool(codes, factors, "beta_vae_metric")
+    for name, value in (("n_train", n_train), ("n_eval", n_eval), ("batch_size", batch_size)):
+        checks.integer(value, name, "beta_vae_metric")
+    codes, factors = codes.astype(np.float64), factors.astype(np.int64)
     rng = np.random.default_rng(seed)
     groups = _Groups(factors)
     xtr, ytr = _beta_vae_points(codes, groups, n_train, batch_size, rng)
     xev, yev = _beta_vae_points(codes, groups, n_eval, batch_size, rng)
+    if np.unique(ytr).size < 2:
+        checks.fail("beta_vae_metric", "factors and n_train", "at least two factors, each drawn among the "
+                    "training points", f"{factors.shape[1]} factor(s) and n_train={n_train}",
+                    "the classifier predicts which factor was fixed: give two factors or more, n_train >= 50")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     clf.fit(xtr, ytr)
     return MetricResult(float(clf.score(xtr, ytr)), float(clf.score(xev, yev)), {})
@@ -316,7 +367,11 @@ def factor_vae_metric(codes, factors, seed: int = 0, n_train: int = 800, n_eval:
     threshold of ``disentanglement_lib``'s configuration), then for each point fix a random factor over a
     batch of ``batch_size`` images and vote for the unit of smallest normalised variance; a majority-vote
     classifier maps units to factors. Returns train and held-out accuracy (chance about 1/K)."""
-    codes, factors = _as_np(codes).astype(np.float64), _as_np(factors).astype(np.int64)
+    codes, factors = _check_pool(codes, factors, "factor_vae_metric")
+    for name, value in (("n_train", n_train), ("n_eval", n_eval), ("batch_size", batch_size)):
+        checks.integer(value, name, "factor_vae_metric", minimum=2 if name == "batch_size" else 1)
+    checks.number(prune, "prune", "factor_vae_metric", minimum=0)
+    codes, factors = codes.astype(np.float64), factors.astype(np.int64)
     rng = np.random.default_rng(seed)
     scale = codes.std(0, ddof=1)
     active = scale >= prune

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import checks
+from .objectives import _model_input
 from .pca import _check_2d
 
 __all__ = [
@@ -32,8 +34,8 @@ __all__ = [
 ]
 
 
-def _check_codes(z: torch.Tensor, name: str = "z") -> None:
-    _check_2d(z, name, "(N, k)")
+def _check_codes(z: torch.Tensor, name: str = "z", where: str = "latent", min_rows: int = 1) -> None:
+    _check_2d(z, name, "(N, k)", where, min_rows)
 
 
 @dataclass
@@ -52,14 +54,17 @@ class GaussianFit:
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
         """``n`` draws, (n, k): mean + L eps with cov = L L^T, eps ~ N(0, I)."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}.")
+        checks.integer(n, "n", "GaussianFit.sample")
+        checks.generator(generator, "GaussianFit.sample")
         eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)  # (n, k)
         return (self.mean + eps @ self._cholesky().T).to(dtype)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density of each row of ``z`` (N, k) -> (N,), float64."""
-        _check_codes(z)
+        _check_codes(z, where="GaussianFit.log_prob")
+        if z.shape[1] != self.dim:
+            checks.fail("GaussianFit.log_prob", "z", f"codes (N, {self.dim}) like the fitted ones",
+                        checks.describe(z))
         diff = z.double() - self.mean  # (N, k)
         chol = self._cholesky()
         sol = torch.linalg.solve_triangular(chol, diff.T, upper=False)  # (k, N) = L^{-1} (z - mean)
@@ -74,9 +79,11 @@ def fit_gaussian(z: torch.Tensor, diagonal: bool = False, jitter: float = 1e-6) 
     ``diagonal=True`` keeps only the per-dimension variances. ``jitter`` times the mean variance is
     added to the diagonal so that the Cholesky factor exists even for degenerate codes.
     """
-    _check_codes(z)
-    if z.shape[0] < 2:
-        raise ValueError("fit_gaussian needs at least two codes.")
+    _check_codes(z, where="fit_gaussian")
+    if z.shape[0] < 2 or z.shape[1] < 1:
+        checks.fail("fit_gaussian", "z", "(N, k) codes with N >= 2 and k >= 1", checks.describe(z),
+                    "a covariance needs two codes or more")
+    checks.number(jitter, "jitter", "fit_gaussian", minimum=0)
     z64 = z.double()
     mean = z64.mean(0)  # (k,)
     zc = z64 - mean
@@ -89,8 +96,9 @@ def fit_gaussian(z: torch.Tensor, diagonal: bool = False, jitter: float = 1e-6) 
 
 def standard_normal_codes(n: int, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` draws from N(0, I_k), (n, k) float32 — the VAE's prior, here used on any decoder."""
-    if not isinstance(n, int) or n < 1 or not isinstance(k, int) or k < 1:
-        raise ValueError(f"n and k must be positive ints, got {n!r} and {k!r}.")
+    checks.integer(n, "n", "standard_normal_codes")
+    checks.integer(k, "k", "standard_normal_codes")
+    checks.generator(generator, "standard_normal_codes")
     return torch.randn(n, k, generator=generator)
 
 
@@ -100,13 +108,12 @@ def cross_class_pairs(labels: torch.Tensor, n: int, generator: torch.Generator |
 
     i is drawn uniformly; j uniformly among the indices of a different class (drawn with replacement).
     """
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.numel() < 2:
-        raise ValueError("labels must be a 1-D tensor with at least two entries.")
-    if labels.unique().numel() < 2:
-        raise ValueError("cross_class_pairs needs at least two classes.")
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}.")
+    labels = torch.as_tensor(checks.labels(labels, "labels", "cross_class_pairs"))
+    if labels.numel() < 2 or labels.unique().numel() < 2:
+        checks.fail("cross_class_pairs", "labels", "a 1-D tensor with at least two classes",
+                    f"{labels.unique().numel()} class(es) among {labels.numel()} labels")
+    checks.integer(n, "n", "cross_class_pairs")
+    checks.generator(generator, "cross_class_pairs")
     m = labels.numel()
     i = torch.randint(m, (n,), generator=generator)
     j = torch.randint(m, (n,), generator=generator)
@@ -122,13 +129,21 @@ def interpolate(za: torch.Tensor, zb: torch.Tensor, t) -> torch.Tensor:
 
     ``za``, ``zb``: (..., k). ``t``: a number -> (..., k); a 1-D tensor of T values -> (T, ..., k).
     """
+    checks.tensor(za, "za", "interpolate", dims="(..., k)")
+    checks.tensor(zb, "zb", "interpolate", dims="(..., k)")
     if za.shape != zb.shape:
-        raise ValueError(f"za and zb differ in shape: {tuple(za.shape)} vs {tuple(zb.shape)}.")
+        checks.fail("interpolate", "za and zb", "of the same shape", f"{tuple(za.shape)} vs {tuple(zb.shape)}",
+                    "za and zb differ in shape: pass codes of the same model")
+    if za.dtype != zb.dtype:
+        checks.fail("interpolate", "za and zb", "of the same dtype", f"{za.dtype} and {zb.dtype}", kind=TypeError)
+    if not isinstance(t, torch.Tensor):
+        t = checks.array(t, "t", "interpolate", ndim=None, dims="a number or (T,)")
     t = torch.as_tensor(t, dtype=za.dtype, device=za.device)
+    checks.finite(t, "t", "interpolate")
     if t.ndim == 0:
         return (1 - t) * za + t * zb
     if t.ndim != 1:
-        raise ValueError("t must be a number or a 1-D tensor.")
+        checks.fail("interpolate", "t", "a number or a 1-D tensor (T,)", checks.describe(t))
     t = t.reshape(-1, *([1] * za.ndim))  # (T, 1, ..., 1)
     return (1 - t) * za + t * zb  # (T, ..., k)
 
@@ -136,9 +151,8 @@ def interpolate(za: torch.Tensor, zb: torch.Tensor, t) -> torch.Tensor:
 def cross_class_midpoints(z: torch.Tensor, labels: torch.Tensor, n: int,
                           generator: torch.Generator | None = None) -> torch.Tensor:
     """Midpoints (z_i + z_j) / 2 of ``n`` random pairs of codes whose labels differ, (n, k)."""
-    _check_codes(z)
-    if z.shape[0] != torch.as_tensor(labels).shape[0]:
-        raise ValueError("z and labels differ in length.")
+    _check_codes(z, where="cross_class_midpoints")
+    labels = checks.labels(labels, "labels", "cross_class_midpoints", z.shape[0])
     i, j = cross_class_pairs(labels, n, generator)
     return interpolate(z[i], z[j], 0.5)
 
@@ -146,8 +160,9 @@ def cross_class_midpoints(z: torch.Tensor, labels: torch.Tensor, n: int,
 def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None,
               clip: bool = True) -> torch.Tensor:
     """x + std * eps, eps ~ N(0, I), clipped to [0, 1] (images stay images) unless ``clip=False``."""
-    if not std >= 0:
-        raise ValueError(f"std must be >= 0, got {std!r}.")
+    checks.number(std, "std", "add_noise", minimum=0)
+    checks.tensor(x, "x", "add_noise", dims="(B, D)")
+    checks.generator(generator, "add_noise")
     eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     noisy = x + std * eps
     return noisy.clamp(0, 1) if clip else noisy
@@ -158,10 +173,10 @@ def denoising_loss(std: float, clip: bool = True):
     :func:`aevae.train.fit`: corrupt the batch with :func:`add_noise`, reconstruct, and score the
     reconstruction against the *clean* batch — MSE per pixel, mean over the batch (as ``ae_loss``).
     """
-    if not std >= 0:
-        raise ValueError(f"std must be >= 0, got {std!r}.")
+    checks.number(std, "std", "denoising_loss", minimum=0)
 
     def loss_fn(model, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = _model_input(model, x, "denoising_loss", strict=False)  # image batches flattened to (B, D)
         noisy = add_noise(x, std, generator, clip)  # (B, D)
         x_hat = model(noisy).x_hat  # (B, D)
         return ((x_hat - x) ** 2).mean(-1).mean()

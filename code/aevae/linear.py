@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from . import checks
 from .models import Autoencoder, NetConfig
 from .train import History, TrainConfig, fit
 
@@ -66,8 +67,15 @@ def step_decay(base: TrainConfig, lrs: Sequence[float], epochs_per_stage: int) -
 
     Stage ``i`` shuffles with seed ``base.seed + i`` so that no two stages repeat the same order.
     """
+    if not isinstance(base, TrainConfig):
+        checks.fail("step_decay", "base", "a TrainConfig", checks.describe(base), kind=TypeError)
+    if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__len__"):
+        checks.fail("step_decay", "lrs", "a sequence of learning rates", checks.describe(lrs), kind=TypeError)
     if not lrs:
-        raise ValueError("lrs must name at least one learning rate.")
+        raise ValueError("step_decay: lrs must name at least one learning rate; got none.")
+    for lr in lrs:
+        checks.number(lr, "every learning rate in lrs", "step_decay", minimum=0, strict=True)
+    checks.integer(epochs_per_stage, "epochs_per_stage", "step_decay")
     return tuple(
         TrainConfig(epochs=epochs_per_stage, batch_size=base.batch_size, lr=lr, weight_decay=base.weight_decay,
                     seed=base.seed + i, grad_clip=base.grad_clip)
@@ -96,7 +104,10 @@ def fit_stages(
     ``after_stage(i, model)`` is called after stage ``i`` (e.g. to record a test error).
     """
     if not stages:
-        raise ValueError("stages must hold at least one TrainConfig.")
+        raise ValueError("fit_stages: stages must hold at least one TrainConfig; got none.")
+    for config in stages:
+        if not isinstance(config, TrainConfig):
+            checks.fail("fit_stages", "every stage", "a TrainConfig", checks.describe(config), kind=TypeError)
     total = History()
     for i, config in enumerate(stages):
         h = fit(model, loss_fn, x, config, device=device, desc=f"{desc} ({i + 1}/{len(stages)})")
@@ -108,6 +119,16 @@ def fit_stages(
     return total
 
 
+def _linear_ae(model, where: str) -> None:
+    if not isinstance(model, Autoencoder):
+        checks.fail(where, "model", "a linear Autoencoder (aevae.linear.linear_ae(k))", checks.describe(model),
+                    kind=TypeError)
+
+
+def _matrix(w, name: str, where: str, dims: str) -> torch.Tensor:
+    return checks.tensor(w, name, where, ndim=2, dims=dims)
+
+
 def _single_linear(module: nn.Module) -> nn.Linear:
     layers = [m for m in module.modules() if isinstance(m, nn.Linear)]
     if len(layers) != 1:
@@ -117,6 +138,7 @@ def _single_linear(module: nn.Module) -> nn.Linear:
 
 def decoder_matrix(model: Autoencoder) -> torch.Tensor:
     """``W_d`` (D, k): column j is the image that latent unit j adds to the output per unit of z_j."""
+    _linear_ae(model, "decoder_matrix")
     if model.config.output != "identity" or model.config.hidden:
         raise ValueError("decoder_matrix needs a linear AE (hidden=(), output='identity').")
     return _single_linear(model.decoder).weight.detach().double().cpu()
@@ -124,6 +146,7 @@ def decoder_matrix(model: Autoencoder) -> torch.Tensor:
 
 def encoder_matrix(model: Autoencoder) -> torch.Tensor:
     """``W_e`` (k, D): row j is the filter whose inner product with x gives latent unit j."""
+    _linear_ae(model, "encoder_matrix")
     if model.config.hidden:
         raise ValueError("encoder_matrix needs a linear AE (hidden=()).")
     return _single_linear(model.encoder).weight.detach().double().cpu()
@@ -136,7 +159,15 @@ def set_linear_weights(model: Autoencoder, w_enc: torch.Tensor, w_dec: torch.Ten
 
     E.g. PCA's solution: ``set_linear_weights(model, U_k.T, U_k)`` on centred data.
     """
+    _linear_ae(model, "set_linear_weights")
+    _matrix(w_enc, "w_enc", "set_linear_weights", "(k, D)")
+    _matrix(w_dec, "w_dec", "set_linear_weights", "(D, k)")
     enc, dec = _single_linear(model.encoder), _single_linear(model.decoder)
+    for name, b, layer in (("b_enc", b_enc, enc), ("b_dec", b_dec, dec)):
+        if b is not None:
+            checks.tensor(b, name, "set_linear_weights", ndim=1, dims=f"({layer.bias.shape[0]},)")
+            if b.shape != layer.bias.shape:
+                checks.fail("set_linear_weights", name, f"a bias of shape {tuple(layer.bias.shape)}", checks.describe(b))
     if tuple(w_enc.shape) != tuple(enc.weight.shape) or tuple(w_dec.shape) != tuple(dec.weight.shape):
         raise ValueError(f"expected W_e {tuple(enc.weight.shape)} and W_d {tuple(dec.weight.shape)}, "
                          f"got {tuple(w_enc.shape)} and {tuple(w_dec.shape)}.")
@@ -147,11 +178,12 @@ def set_linear_weights(model: Autoencoder, w_enc: torch.Tensor, w_dec: torch.Ten
     return model
 
 
-def _unit_columns(w: torch.Tensor) -> torch.Tensor:
+def _unit_columns(w: torch.Tensor, name: str = "w", where: str = "column_cosines") -> torch.Tensor:
+    _matrix(w, name, where, "(D, k)")
     w = w.double()
     norms = w.norm(dim=0, keepdim=True)
     if (norms == 0).any():
-        raise ValueError("a column is zero: its direction is undefined.")
+        checks.fail(where, name, "columns of non-zero length", "a column that is zero: its direction is undefined")
     return w / norms
 
 
@@ -166,8 +198,9 @@ def column_cosines(w: torch.Tensor) -> torch.Tensor:
 
 def off_diagonal(m: torch.Tensor) -> torch.Tensor:
     """The off-diagonal entries of a square matrix, flattened: (k, k) -> (k (k - 1),)."""
+    checks.tensor(m, "m", "off_diagonal", kind="any", dims="(k, k)")
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"expected a square matrix, got shape {tuple(m.shape)}.")
+        checks.fail("off_diagonal", "m", "a square matrix (k, k)", checks.describe(m), "expected a square matrix")
     return m[~torch.eye(m.shape[0], dtype=torch.bool, device=m.device)]
 
 
@@ -177,7 +210,13 @@ def nearest_component_cosines(w: torch.Tensor, components: torch.Tensor) -> torc
     ``components`` (D, R) holds orthonormal directions (e.g. ``pca.components``). 1 means the column
     *is* a principal direction (up to sign and scale); a mix of several gives less.
     """
-    return (components.double().T @ _unit_columns(w)).abs().max(dim=0).values  # (k,)
+    where = "nearest_component_cosines"
+    _matrix(components, "components", where, "(D, R)")
+    u = _unit_columns(w, "w", where)
+    checks.same_rows(u, components, "w and components", where, "both hold D-dimensional directions as columns")
+    if components.shape[1] < 1:
+        checks.fail(where, "components", "at least one direction (D, R >= 1)", checks.describe(components))
+    return (components.double().T @ u).abs().max(dim=0).values  # (k,)
 
 
 @dataclass
@@ -193,8 +232,11 @@ class LinearMap:
 
 def fit_linear_map(x: torch.Tensor, y: torch.Tensor) -> LinearMap:
     """Least-squares affine map from ``x`` (N, p) to ``y`` (N, q), in float64."""
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"x (N, p) and y (N, q) must have the same N; got {tuple(x.shape)}, {tuple(y.shape)}.")
+    _matrix(x, "x", "fit_linear_map", "(N, p)")
+    _matrix(y, "y", "fit_linear_map", "(N, q)")
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        checks.fail("fit_linear_map", "x and y", "(N, p) and (N, q) with the same N >= 1",
+                    f"{tuple(x.shape)} and {tuple(y.shape)}", "x (N, p) and y (N, q) must have the same N")
     x64, y64 = x.double(), y.double()
     design = torch.cat([x64, torch.ones(x64.shape[0], 1, dtype=torch.float64)], dim=1)  # (N, p + 1)
     coef = torch.linalg.lstsq(design, y64).solution  # (p + 1, q)
@@ -204,8 +246,13 @@ def fit_linear_map(x: torch.Tensor, y: torch.Tensor) -> LinearMap:
 def r2_score(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Coefficient of determination over all outputs together, 1 - SS_res / SS_tot, where SS_tot is
     taken about each output's mean (scikit-learn's ``multioutput="variance_weighted"``)."""
+    checks.tensor(pred, "pred", "r2_score", ndim=2, dims="(N, q)")
+    checks.tensor(target, "target", "r2_score", ndim=2, dims="(N, q)")
     if pred.shape != target.shape:
-        raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}.")
+        checks.fail("r2_score", "pred and target", "of the same shape", f"{tuple(pred.shape)} vs {tuple(target.shape)}",
+                    "pred and target shapes differ: compare predictions with their own targets")
+    if target.shape[0] < 2:
+        checks.fail("r2_score", "target", "at least two rows (a variance)", checks.describe(target))
     p, t = pred.double(), target.double()
     ss_res = ((t - p) ** 2).sum()
     ss_tot = ((t - t.mean(0)) ** 2).sum()
@@ -218,6 +265,7 @@ def decoder_singular_vectors(w_dec: torch.Tensor) -> tuple[torch.Tensor, torch.T
     For an L2-regularised linear AE at a minimum these are the principal directions (Kunin et al.
     2019); without regularisation ``W_d = U_k C`` with an arbitrary ``C`` and they are not.
     """
+    _matrix(w_dec, "w_dec", "decoder_singular_vectors", "(D, k)")
     u, s, _ = torch.linalg.svd(w_dec.double(), full_matrices=False)
     return u, s
 
@@ -231,6 +279,12 @@ def principal_directions_in_span(w_dec: torch.Tensor, x_centred: torch.Tensor) -
     subspace, these are PCA's components and eigenvalues — at the cost of one pass over the data and a
     k x k eigenproblem instead of a D x D one. ``x_centred`` (N, D) must be centred (as the AE's input).
     """
+    where = "principal_directions_in_span"
+    _matrix(w_dec, "w_dec", where, "(D, k)")
+    _matrix(x_centred, "x_centred", where, "(N, D)")
+    if x_centred.shape[1] != w_dec.shape[0] or x_centred.shape[0] < 2 or min(w_dec.shape) < 1:
+        checks.fail(where, "x_centred and w_dec", "(N >= 2, D) data and (D, k >= 1) decoder columns with the same D",
+                    f"{tuple(x_centred.shape)} and {tuple(w_dec.shape)}")
     q, _ = torch.linalg.qr(w_dec.double())  # (D, k) orthonormal
     y = x_centred.double() @ q  # (N, k)
     cov = y.T @ y / (y.shape[0] - 1)  # (k, k)
@@ -241,5 +295,11 @@ def principal_directions_in_span(w_dec: torch.Tensor, x_centred: torch.Tensor) -
 
 def matched_cosines(recovered: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
     """|cos| between column i of ``recovered`` (D, k) and column i of ``components`` (D, >= k)."""
+    where = "matched_cosines"
+    _matrix(components, "components", where, "(D, R >= k)")
+    unit = _unit_columns(recovered, "recovered", where)
     k = recovered.shape[1]
-    return (_unit_columns(recovered) * components[:, :k].double()).sum(0).abs()  # (k,)
+    if components.shape[0] != recovered.shape[0] or components.shape[1] < k:
+        checks.fail(where, "recovered and components", "(D, k) and (D, R) with R >= k",
+                    f"{tuple(recovered.shape)} and {tuple(components.shape)}")
+    return (unit * components[:, :k].double()).sum(0).abs()  # (k,)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import checks
 from .models import mlp
 from .train import TrainConfig, batched, fit
 
@@ -44,11 +45,18 @@ class EvalClassifier(nn.Module):
         self.body = mlp([input_dim, *hidden], "relu")  # (B, D) -> (B, H)
         self.head = nn.Linear(hidden[-1], classes)
 
+    def _input(self, x) -> torch.Tensor:
+        x = checks.batch(x, self.body[0].in_features, "x", "the evaluation classifier")
+        if x.dtype != self.head.weight.dtype:
+            checks.fail("the evaluation classifier", "x", f"a {self.head.weight.dtype} tensor", checks.describe(x),
+                        "x.float()", TypeError)
+        return x
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)  # (B, H)
+        return self.body(self._input(x))  # (B, H)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))  # (B, classes) logits
+        return self.head(self.body(self._input(x)))  # (B, classes) logits
 
 
 @dataclass
@@ -78,11 +86,28 @@ def train_eval_classifier(
 ) -> TrainedClassifier:
     """Train the evaluation classifier (deterministic for a given seed) and report its test accuracy.
 
-    Inputs are jittered by one pixel at random during training, which makes the features less
-    sensitive to the exact pixel grid (generated images are rarely pixel-aligned).
+    The classifier is trained on the images as they are: no augmentation (no jitter, no flips), plain
+    cross-entropy with Adam (6 epochs, batch 128, learning rate 1e-3 by default).
     """
-    if train_images.shape[0] != train_labels.shape[0]:
-        raise ValueError("train_images and train_labels differ in length.")
+    where = "train_eval_classifier"
+    if not isinstance(train_images, torch.Tensor) or train_images.ndim != 2:
+        checks.fail(where, "train_images", "a floating-point tensor (N, D)", checks.describe(train_images),
+                    "flatten images with x.reshape(len(x), -1)")
+    dim = train_images.shape[1]
+    train_images = checks.batch(train_images, dim, "train_images", where)
+    test_images = checks.batch(test_images, dim, "test_images", where)
+    for name, images, labels in (("train_labels", train_images, train_labels),
+                                 ("test_labels", test_images, test_labels)):
+        checks.tensor(labels, name, where, kind="int", ndim=1, dims="(N,)")
+        checks.same_rows(images, labels, f"the images and {name}", where)
+        if labels.numel() and (labels.min() < 0 or labels.max() >= 10):
+            checks.fail(where, name, "class indices in [0, 10)", f"values from {int(labels.min())} to "
+                        f"{int(labels.max())}", "Fashion-MNIST's labels are 0-9")
+    if train_images.shape[0] == 0 or test_images.shape[0] == 0:
+        checks.fail(where, "train_images and test_images", "non-empty", f"{train_images.shape[0]} and "
+                    f"{test_images.shape[0]} images")
+    checks.integer(epochs, "epochs", where)
+    checks.integer(seed, "seed", where, minimum=0)
     torch.manual_seed(seed)
     model = EvalClassifier(input_dim=train_images.shape[1])
     data = torch.cat([train_images, train_labels[:, None].float()], 1)  # labels ride along as a column
@@ -101,6 +126,16 @@ def _as_np(x) -> np.ndarray:
     return (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(np.float64)
 
 
+def _features(a, b, where: str, names: tuple[str, str] = ("a", "b")) -> tuple[np.ndarray, np.ndarray]:
+    """Two finite feature sets (N, F), (M, F) with the same F, as float64 arrays."""
+    a = checks.array(a, names[0], where, dims="(N, F)", min_rows=1)
+    b = checks.array(b, names[1], where, dims="(M, F)", min_rows=1)
+    if a.shape[1] != b.shape[1]:
+        checks.fail(where, f"{names[0]} and {names[1]}", "features (N, F) with the same F",
+                    f"{a.shape} and {b.shape}", "compute both with the same feature extractor")
+    return _as_np(a), _as_np(b)
+
+
 def frechet_distance(a, b) -> float:
     """Fréchet distance between Gaussians fitted to two sets of features (N, F):
 
@@ -109,11 +144,10 @@ def frechet_distance(a, b) -> float:
     The trace of the matrix square root is computed from the eigenvalues of S_a^{1/2} S_b S_a^{1/2},
     which is symmetric positive semi-definite, so no complex round-off arises.
     """
-    a, b = _as_np(a), _as_np(b)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"features must be (N, F) with the same F, got {a.shape} and {b.shape}.")
+    a, b = _features(a, b, "frechet_distance")
     if min(a.shape[0], b.shape[0]) < 2:
-        raise ValueError("need at least two samples in each set.")
+        checks.fail("frechet_distance", "a and b", "at least two samples each", f"{a.shape[0]} and {b.shape[0]}",
+                    "a covariance needs two rows or more")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     w, v = np.linalg.eigh(s_a)
@@ -145,12 +179,15 @@ def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
     Precision: fraction of ``fake`` inside the union of balls around ``real`` points whose radius is
     the distance to their k-th nearest real neighbour. Recall: the same with the roles swapped.
     """
-    real = torch.as_tensor(_as_np(real), dtype=torch.float32)
-    fake = torch.as_tensor(_as_np(fake), dtype=torch.float32)
-    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"features must be (N, F) with the same F, got {tuple(real.shape)} and {tuple(fake.shape)}.")
-    if not 1 <= k < min(real.shape[0], fake.shape[0]):
-        raise ValueError(f"k must be in [1, {min(real.shape[0], fake.shape[0]) - 1}], got {k}.")
+    real, fake = _features(real, fake, "precision_recall", ("real", "fake"))
+    real = torch.as_tensor(real, dtype=torch.float32)
+    fake = torch.as_tensor(fake, dtype=torch.float32)
+    n = min(real.shape[0], fake.shape[0])
+    if n < 2:
+        checks.fail("precision_recall", "real and fake", "at least two samples each",
+                    f"{real.shape[0]} and {fake.shape[0]}")
+    checks.integer(k, "k", "precision_recall", maximum=n - 1,
+                   fix=f"k counts neighbours: 1 <= k < {n}, the smaller set's size")
     precision = _inside(fake, real, _kth_nn_radius(real, k)).float().mean()
     recall = _inside(real, fake, _kth_nn_radius(fake, k)).float().mean()
     return float(precision), float(recall)
@@ -160,8 +197,16 @@ def sample_quality(classifier: TrainedClassifier, real_images: torch.Tensor, ima
                    k: int = 3) -> dict:
     """Fréchet distance, precision and recall of ``images`` against ``real_images`` in the classifier's
     feature space. Use the same number of images on both sides (the metrics depend on it)."""
+    where = "sample_quality"
+    if not isinstance(classifier, TrainedClassifier):
+        checks.fail(where, "classifier", "a TrainedClassifier (train_eval_classifier(...))",
+                    checks.describe(classifier), kind=TypeError)
+    dim = classifier.model.body[0].in_features
+    real_images = checks.batch(real_images, dim, "real_images", where)
+    images = checks.batch(images, dim, "images", where)
     if images.shape[0] != real_images.shape[0]:
-        raise ValueError(f"compare equal numbers of images ({images.shape[0]} vs {real_images.shape[0]}).")
+        checks.fail(where, "images and real_images", "equal numbers of images (the metrics depend on it)",
+                    f"{images.shape[0]} and {real_images.shape[0]}", "draw as many samples as real images")
     fr, fg = classifier.features(real_images), classifier.features(images.clamp(0, 1))
     precision, recall = precision_recall(fr, fg, k=k)
     return {"frechet": frechet_distance(fr, fg), "precision": precision, "recall": recall}
@@ -182,8 +227,9 @@ def linear_probe(z_train, y_train, z_test, y_test, max_train: int | None = 10000
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    zt, zs = _standardize(_as_np(z_train), _as_np(z_test))
-    yt, ys = np.asarray(y_train), np.asarray(y_test)
+    zt, zs, yt, ys = _codes_and_labels(z_train, y_train, z_test, y_test, "linear_probe")
+    if max_train is not None:
+        checks.integer(max_train, "max_train", "linear_probe", minimum=2)
     if max_train is not None and len(zt) > max_train:
         idx = np.random.default_rng(seed).permutation(len(zt))[:max_train]
         zt, yt = zt[idx], yt[idx]
@@ -199,16 +245,36 @@ def knn_accuracy(z_train, y_train, z_test, y_test, k: int = 5) -> float:
     land close?")."""
     from sklearn.neighbors import KNeighborsClassifier
 
+    zt, zs, yt, ys = _codes_and_labels(z_train, y_train, z_test, y_test, "knn_accuracy")
+    checks.integer(k, "k", "knn_accuracy", maximum=zt.shape[0],
+                   fix=f"k counts neighbours among the {zt.shape[0]} training codes")
+    clf = KNeighborsClassifier(n_neighbors=k).fit(zt, yt)
+    return float((clf.predict(zs) == ys).mean())
+
+
+def _codes_and_labels(z_train, y_train, z_test, y_test, where: str):
+    """Standardised codes (N, k), (M, k) and their integer labels, checked."""
+    z_train = checks.array(z_train, "z_train", where, dims="(N, k)", min_rows=1)
+    z_test = checks.array(z_test, "z_test", where, dims="(M, k)", min_rows=1)
+    if z_train.shape[1] != z_test.shape[1]:
+        checks.fail(where, "z_train and z_test", "codes with the same number of columns",
+                    f"{z_train.shape} and {z_test.shape}", "encode both sets with the same model")
+    yt = checks.labels(y_train, "y_train", where, z_train.shape[0])
+    ys = checks.labels(y_test, "y_test", where, z_test.shape[0])
+    if np.unique(yt).size < 2:
+        checks.fail(where, "y_train", "at least two classes", f"{np.unique(yt).size}")
     zt, zs = _standardize(_as_np(z_train), _as_np(z_test))
-    clf = KNeighborsClassifier(n_neighbors=k).fit(zt, np.asarray(y_train))
-    return float((clf.predict(zs) == np.asarray(y_test)).mean())
+    return zt, zs, yt, ys
 
 
 def auroc(scores_normal, scores_anomalous) -> float:
     """Area under the ROC curve for "higher score = more anomalous" (0.5 = chance, 1 = perfect)."""
     from sklearn.metrics import roc_auc_score
 
-    a, b = _as_np(scores_normal).ravel(), _as_np(scores_anomalous).ravel()
+    a = checks.array(scores_normal, "scores_normal", "auroc", ndim=None, dims="(N,)").ravel()
+    b = checks.array(scores_anomalous, "scores_anomalous", "auroc", ndim=None, dims="(M,)").ravel()
     if len(a) == 0 or len(b) == 0:
-        raise ValueError("need at least one normal and one anomalous score.")
+        checks.fail("auroc", "scores_normal and scores_anomalous", "at least one score each",
+                    f"{len(a)} and {len(b)}")
+    a, b = _as_np(a), _as_np(b)
     return float(roc_auc_score(np.r_[np.zeros(len(a)), np.ones(len(b))], np.r_[a, b]))

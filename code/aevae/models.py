@@ -64,9 +64,10 @@ class NetConfig:
             raise ValueError(f"output must be 'sigmoid' or 'identity', got {self.output!r}.")
         for name in ("input_dim", "latent_dim"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        if any((not isinstance(h, int)) or h < 1 for h in self.hidden):
+        if not isinstance(self.hidden, (tuple, list)) or any(
+                isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ValueError(f"hidden sizes must be positive ints, got {self.hidden!r}.")
 
 
@@ -74,8 +75,8 @@ def mlp(sizes: list[int], activation: str = "relu", last_activation: bool = True
     """Linear layers between consecutive ``sizes``, with ``activation`` after each (optionally not the last)."""
     if activation not in _ACTIVATIONS:
         checks.fail("mlp", "activation", f"one of {sorted(_ACTIVATIONS)}", repr(activation))
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2:
-        checks.fail("mlp", "sizes", "a list of at least two layer widths", checks.describe(sizes),
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 1:
+        checks.fail("mlp", "sizes", "a non-empty list of layer widths", checks.describe(sizes),
                     "e.g. mlp([784, 512, 256])", TypeError)
     for size in sizes:
         checks.integer(size, "every entry of sizes", "mlp")

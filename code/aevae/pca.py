@@ -7,15 +7,31 @@ from dataclasses import dataclass
 
 import torch
 
+from . import checks
+
 __all__ = ["PCA", "PPCA", "fit_pca", "principal_angles"]
 
 
-def _check_2d(x: torch.Tensor, name: str = "x", dims: str = "(N, D)") -> None:
-    """A finite 2-D tensor, else a ValueError naming ``name`` and its expected ``dims``."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D tensor {dims}; got {getattr(x, 'shape', type(x))}.")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} holds NaN or infinite values.")
+def _check_2d(x: torch.Tensor, name: str = "x", dims: str = "(N, D)", where: str = "fit_pca",
+              min_rows: int = 2) -> None:
+    """A finite floating-point 2-D tensor with at least ``min_rows`` rows, else an error naming ``name`` and
+    its expected ``dims``. (The defaults are :func:`fit_pca`'s.)"""
+    checks.tensor(x, name, where, ndim=2, dims=dims, check_finite=False,
+                  fix="flatten images with x.reshape(len(x), -1)" if dims == "(N, D)" else "")
+    if x.shape[0] < min_rows or x.shape[1] < 1:
+        checks.fail(where, name, f"{dims} with at least {min_rows} row(s) and one column", checks.describe(x))
+    checks.finite(x, name, where, f"{name} holds NaN or infinite values: remove those rows or replace the values")
+
+
+def _check_rows(x: torch.Tensor, pca: "PCA", name: str, where: str) -> None:
+    """x (N, D) for a PCA fitted on D-dimensional rows, with the PCA's dtype."""
+    _check_2d(x, name, f"(N, {pca.dim})", where, min_rows=1)
+    if x.shape[1] != pca.dim:
+        checks.fail(where, name, f"rows of {pca.dim} values like the data the PCA was fitted on",
+                    checks.describe(x), "flatten images with x.reshape(len(x), -1)")
+    if x.dtype != pca.mean.dtype:
+        checks.fail(where, name, f"a {pca.mean.dtype} tensor like the data the PCA was fitted on",
+                    checks.describe(x), f"{name}.to({pca.mean.dtype})", TypeError)
 
 
 @dataclass
@@ -32,16 +48,24 @@ class PCA:
         return self.mean.shape[0]
 
     def _check_k(self, k: int) -> None:
-        if not isinstance(k, int) or not 1 <= k <= self.components.shape[1]:
-            raise ValueError(f"k must be an int in [1, {self.components.shape[1]}], got {k!r}.")
+        checks.integer(k, "k", "PCA", maximum=self.components.shape[1],
+                       fix=f"k must be an int in [1, {self.components.shape[1]}], the number of components")
 
     def transform(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Coordinates on the top-k components: (N, D) -> (N, k)."""
         self._check_k(k)
+        _check_rows(x, self, "x", "PCA.transform")
         return (x - self.mean) @ self.components[:, :k]
 
     def inverse_transform(self, z: torch.Tensor) -> torch.Tensor:
         """(N, k) -> (N, D)."""
+        _check_2d(z, "z", "(N, k)", "PCA.inverse_transform", min_rows=1)
+        if z.dtype != self.components.dtype:
+            checks.fail("PCA.inverse_transform", "z", f"a {self.components.dtype} tensor", checks.describe(z),
+                        f"z.to({self.components.dtype})", TypeError)
+        if not 1 <= z.shape[1] <= self.components.shape[1]:
+            checks.fail("PCA.inverse_transform", "z", f"coordinates (N, k) with 1 <= k <= {self.components.shape[1]}",
+                        checks.describe(z), "pass the output of PCA.transform")
         return z @ self.components[:, : z.shape[1]].T + self.mean
 
     def reconstruct(self, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -84,6 +108,8 @@ class PPCA:
     k: int
 
     def __post_init__(self) -> None:
+        if not isinstance(self.pca, PCA):
+            checks.fail("PPCA", "pca", "a fitted PCA (fit_pca(x))", checks.describe(self.pca), kind=TypeError)
         self.pca._check_k(self.k)
         lam = self.pca.explained_variance.double()
         d = self.pca.dim
@@ -102,7 +128,7 @@ class PPCA:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log-density of each row of ``x`` (N, D), in nats per image (a density over R^D)."""
-        _check_2d(x)
+        _check_rows(x, self.pca, "x", "PPCA.log_prob")
         d = self.pca.dim
         xc = x.double() - self.pca.mean.double()
         proj = xc @ self.U  # (N, k)
@@ -112,6 +138,8 @@ class PPCA:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws from the model, (n, D)."""
+        checks.integer(n, "n", "PPCA.sample")
+        checks.generator(generator, "PPCA.sample")
         z = torch.randn(n, self.k, generator=generator, dtype=torch.float64)
         eps = torch.randn(n, self.pca.dim, generator=generator, dtype=torch.float64)
         x = self.pca.mean.double() + z @ self.W.T + math.sqrt(self.sigma2) * eps
@@ -119,12 +147,19 @@ class PPCA:
 
     def mean_image(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws without the isotropic pixel noise: mean + W z, (n, D) — what a 'decoded sample' is."""
+        checks.integer(n, "n", "PPCA.mean_image")
+        checks.generator(generator, "PPCA.mean_image")
         z = torch.randn(n, self.k, generator=generator, dtype=torch.float64)
         return (self.pca.mean.double() + z @ self.W.T).to(self.pca.mean.dtype)
 
 
 def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Principal angles (radians, ascending) between the column spaces of ``a`` (D, p) and ``b`` (D, q)."""
+    _check_2d(a, "a", "(D, p)", "principal_angles", min_rows=1)
+    _check_2d(b, "b", "(D, q)", "principal_angles", min_rows=1)
+    checks.same_rows(a, b, "a and b", "principal_angles", "both hold directions in the same D-dimensional space")
+    if min(a.shape) < 1 or min(b.shape) < 1:
+        checks.fail("principal_angles", "a and b", "non-empty (D, p) and (D, q)", f"{tuple(a.shape)} and {tuple(b.shape)}")
     qa, _ = torch.linalg.qr(a.double())
     qb, _ = torch.linalg.qr(b.double())
     s = torch.linalg.svdvals(qa.T @ qb).clamp(-1, 1)

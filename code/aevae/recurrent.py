@@ -31,6 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from . import checks
 from .models import mlp, reparameterize
 from .objectives import bernoulli_log_prob, gaussian_kl, gaussian_log_prob
 
@@ -57,6 +58,12 @@ def gaussian_kl_diag(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Ten
     With mu_p = 0, logvar_p = 0 it is :func:`aevae.objectives.gaussian_kl`. Sum the last axis for the KL
     of the whole code.
     """
+    where = "gaussian_kl_diag"
+    for name, t in (("mu_q", mu_q), ("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p)):
+        checks.tensor(t, name, where, dims="(..., k)")
+    checks.broadcastable(mu_q, logvar_q, "mu_q and logvar_q", where)
+    checks.broadcastable(mu_p, logvar_p, "mu_p and logvar_p", where)
+    checks.broadcastable(mu_q, mu_p, "mu_q and mu_p", where)
     return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
 
 
@@ -73,7 +80,7 @@ class RecurrentConfig:
     def __post_init__(self) -> None:
         for name in ("x_dim", "z_dim", "h_dim", "hidden"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
         if self.likelihood not in {"gaussian", "bernoulli"}:
             raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {self.likelihood!r}.")
@@ -117,6 +124,45 @@ class _Output(nn.Module):
         return reparameterize(mean, logvar, generator)
 
 
+def _check_sequences(model: nn.Module, x, name: str, where: str, min_steps: int = 1) -> None:
+    """x (B, T, D) for ``model``: floating point with the model's dtype, D = config.x_dim, T >= ``min_steps``,
+    finite, and in [0, 1] for a Bernoulli output."""
+    c = model.config
+    checks.tensor(x, name, where, ndim=3, dims=f"(B, T, {c.x_dim})", check_finite=False)
+    if x.shape[-1] != c.x_dim or x.shape[1] < min_steps or x.shape[0] < 1:
+        checks.fail(where, name, f"sequences (B >= 1, T >= {min_steps}, {c.x_dim}) for x_dim={c.x_dim}",
+                    checks.describe(x), "images read row by row: aevae.sequences.images_to_sequences(images)")
+    weight = next(model.parameters())
+    if x.dtype != weight.dtype:
+        checks.fail(where, name, f"a {weight.dtype} tensor like the model's weights", checks.describe(x),
+                    f"{name}.to({weight.dtype})", TypeError)
+    if c.likelihood == "bernoulli":
+        checks.in_range(x, name, where, 0, 1, "a Bernoulli output scores binary pixels in [0, 1]")
+    else:
+        checks.finite(x, name, where)
+
+
+def _forward_pre_check(module: nn.Module, args: tuple, kwargs: dict) -> None:
+    """Checks the inputs of ``model(x, generator)`` before the forward pass (a forward pre-hook, so that
+    the forward pass itself reads as the model's equations)."""
+    where = f"{type(module).__name__}(x, generator)"
+    x = args[0] if args else kwargs.get("x")
+    _check_sequences(module, x, "x", where)
+    gen = args[1] if len(args) > 1 else kwargs.get("generator")
+    checks.generator(gen, where)
+
+
+def _check_sample(model: nn.Module, n, length, generator, prefix, where: str) -> None:
+    checks.integer(n, "n", where)
+    checks.integer(length, "length", where)
+    checks.generator(generator, where)
+    if prefix is not None:
+        _check_sequences(model, prefix, "prefix", where, min_steps=0)
+        if prefix.shape[0] != n:
+            checks.fail(where, "prefix", f"(n={n}, t0, {model.config.x_dim}): one prefix per sample",
+                        checks.describe(prefix))
+
+
 class StepTerms(NamedTuple):
     """Per-step terms of one pass over a batch of sequences, each (B, T) in nats."""
 
@@ -139,6 +185,7 @@ class RNN(nn.Module):
         self.emission = _head(c.h_dim, c.hidden, c.out_dim)  # h_{t-1} -> output params
         self.cell = nn.GRUCell(c.hidden, c.h_dim)
         self.output = _Output(c)
+        self.register_forward_pre_hook(_forward_pre_check, with_kwargs=True)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> StepTerms:
         """x (B, T, D) -> per-step log p(x_t | x_<t), (B, T). ``generator`` is unused (no randomness)."""
@@ -158,6 +205,7 @@ class RNN(nn.Module):
         """Ancestral samples (n, T, D) and the output means they were drawn around (n, T, D).
 
         With ``prefix`` (n, t0, D) the first t0 steps are the given ones (a continuation)."""
+        _check_sample(self, n, length, generator, prefix, "RNN.sample")
         device = next(self.parameters()).device
         h = torch.zeros(n, self.config.h_dim, device=device)
         xs, means = [], []
@@ -178,6 +226,8 @@ class VRNN(nn.Module):
         super().__init__()
         if prior not in {"learned", "fixed"}:
             raise ValueError(f"prior must be 'learned' or 'fixed', got {prior!r}.")
+        if not isinstance(config, RecurrentConfig):
+            checks.fail("VRNN", "config", "a RecurrentConfig", checks.describe(config), kind=TypeError)
         self.config = config
         self.prior_kind = prior
         c = config
@@ -188,6 +238,7 @@ class VRNN(nn.Module):
         self.prior = _head(c.h_dim, c.hidden, 2 * c.z_dim) if prior == "learned" else None  # h -> (mu_0, logvar_0)
         self.cell = nn.GRUCell(2 * c.hidden, c.h_dim)
         self.output = _Output(c)
+        self.register_forward_pre_hook(_forward_pre_check, with_kwargs=True)
 
     def prior_params(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu_0, logvar_0) of p(z_t | h_{t-1}), each (B, k); zeros for the fixed prior."""
@@ -232,6 +283,7 @@ class VRNN(nn.Module):
 
         With ``prefix`` (n, t0, D), the first t0 steps are the given ones and their z_t are drawn from the
         encoder q(z_t | x_t, h_{t-1}) (a continuation of the prefix)."""
+        _check_sample(self, n, length, generator, prefix, "VRNN.sample")
         device = next(self.parameters()).device
         h = torch.zeros(n, self.config.h_dim, device=device)
         xs, means = [], []
@@ -278,6 +330,7 @@ def vrnn_elbo(model: VRNN, x: torch.Tensor, generator: torch.Generator | None = 
 def vrnn_loss(model: VRNN, x: torch.Tensor, generator: torch.Generator | None = None, beta: float = 1.0) -> torch.Tensor:
     """Negative ELBO, nats per sequence, mean over the batch. ``beta`` < 1 down-weights the KL terms
     (used only during the warm-up of :class:`KLWarmup`; beta = 1 is the ELBO)."""
+    checks.number(beta, "beta", "vrnn_loss", minimum=0, fix="beta = 1 is the ELBO; KLWarmup raises it to 1")
     terms = model(x, generator)
     return -(terms.log_px - beta * terms.kl).sum(1).mean()
 
@@ -290,8 +343,7 @@ class KLWarmup:
     solution) and leave it only after many more steps. Each call is one optimiser step."""
 
     def __init__(self, steps: int):
-        if not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be a non-negative int, got {steps!r}.")
+        checks.integer(steps, "steps", "KLWarmup", minimum=0, fix="steps must be a non-negative int")
         self.steps = steps
         self.calls = 0
 
@@ -317,8 +369,9 @@ def vrnn_iwae_bound(model: VRNN, x: torch.Tensor, k: int, generator: torch.Gener
     repeated k times and run forward; no resampling). L_1 is the ELBO in expectation; L_k rises with k
     towards log p(x_{1:T}). ``chunk`` particles at a time bound memory. (B, T, D) -> (B,), nats.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}.")
+    checks.integer(k, "k", "vrnn_iwae_bound", fix="k = 1 is the ELBO")
+    checks.integer(chunk, "chunk", "vrnn_iwae_bound")
+    _check_sequences(model, x, "x", "vrnn_iwae_bound")
     B = x.shape[0]
     log_w = []
     for start in range(0, k, chunk):

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import torch
 
+from . import checks
 from .data import binarize, load_fashion_mnist
 
 __all__ = [
@@ -71,11 +72,12 @@ class StrokeProcess:
             raise ValueError(f"n_headings must be an int >= 3, got {self.n_headings!r}.")
         if not isinstance(self.length, int) or self.length < 1:
             raise ValueError(f"length must be a positive int, got {self.length!r}.")
-        if not (self.noise > 0 and self.speed > 0):
-            raise ValueError("speed and noise must be positive.")
+        for name in ("speed", "noise"):
+            checks.number(getattr(self, name), name, "StrokeProcess", minimum=0, strict=True,
+                          fix="speed and noise must be positive")
         for name in ("p_straight", "p_alternate"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a probability, got {getattr(self, name)!r}.")
+            checks.number(getattr(self, name), name, "StrokeProcess", minimum=0, maximum=1,
+                          fix=f"{name} must be a probability")
 
     # --- the hidden Markov chain -------------------------------------------------------------------
     @property
@@ -121,6 +123,10 @@ class StrokeProcess:
     # --- sampling ------------------------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, length: int | None = None) -> StrokeSample:
         """``n`` strokes of ``length`` (default ``self.length``) steps, drawn by the generative story."""
+        checks.integer(n, "n", "StrokeProcess.sample")
+        if length is not None:
+            checks.integer(length, "length", "StrokeProcess.sample")
+        checks.generator(generator, "StrokeProcess.sample")
         T = length or self.length
         K = self.n_headings
         heading = torch.empty(n, T, dtype=torch.int64)
@@ -140,6 +146,15 @@ class StrokeProcess:
         return StrokeSample(x.float(), heading, last, move)
 
     # --- exact density -------------------------------------------------------------------------------
+    @staticmethod
+    def _check_x(x, where: str, name: str = "x", min_steps: int = 1) -> torch.Tensor:
+        """Pen offsets (N, T, 2), finite, with at least ``min_steps`` steps."""
+        checks.tensor(x, name, where, ndim=3, dims="(N, T, 2) pen offsets")
+        if x.shape[-1] != 2 or x.shape[1] < min_steps:
+            checks.fail(where, name, f"(N, T, 2) pen offsets with T >= {min_steps}", checks.describe(x),
+                        "one (dx, dy) pair per step, e.g. StrokeProcess().sample(n).x")
+        return x
+
     def _log_emission(self, x: torch.Tensor) -> torch.Tensor:
         """log N(x_t; mean_s, noise^2 I) for every state: (N, T, 2) -> (N, T, S)."""
         x = x.to(torch.float64)
@@ -150,8 +165,7 @@ class StrokeProcess:
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The forward algorithm in log space. Returns the per-step conditionals log p(x_t | x_<t), (N, T),
         and the filtered log P(s_T | x_{1:T}), (N, S)."""
-        if x.ndim != 3 or x.shape[-1] != 2:
-            raise ValueError(f"x must be (N, T, 2) offsets, got shape {tuple(x.shape)}.")
+        self._check_x(x, "StrokeProcess.log_prob")
         log_e = self._log_emission(x)  # (N, T, S)
         P = self.transition()  # (S, S)
         log_pred = self.initial().log().expand(x.shape[0], -1)  # (N, S) log P(s_1)
@@ -178,6 +192,7 @@ class StrokeProcess:
 
         Returns the mixture weights (N, S) and the component means (S, 2). An empty prefix (t = 0) gives
         the distribution of the first step."""
+        self._check_x(prefix, "StrokeProcess.predictive", "prefix", min_steps=0)
         if prefix.shape[1] == 0:
             return self.initial().expand(prefix.shape[0], -1), self.state_means()
         _, log_filt = self._forward(prefix)
@@ -191,6 +206,7 @@ class StrokeProcess:
         cross-entropy with the true next step, so no model whose every step is one such Gaussian — the
         deterministic RNN — can have a lower expected NLL than the mean of ``-`` these values: it is the
         RNN's own floor, above the entropy."""
+        self._check_x(x, "StrokeProcess.moment_matched_log_prob_steps")
         x = x.to(torch.float64)
         means = self.state_means()  # (S, 2)
         outer = means.unsqueeze(-1) * means.unsqueeze(-2)  # (S, 2, 2)
@@ -208,6 +224,7 @@ class StrokeProcess:
     def brute_force_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) by enumerating every hidden path (2K * 3^(T-1) of them), straight from the generative
         story, without the transition matrix: for tests, short sequences only. (N, T, 2) -> (N,)."""
+        self._check_x(x, "StrokeProcess.brute_force_log_prob")
         N, T, _ = x.shape
         if self.n_states * 3 ** (T - 1) > 100_000:
             raise ValueError("too many hidden paths to enumerate; use log_prob.")
@@ -234,23 +251,28 @@ class StrokeProcess:
     def entropy(self, n: int = 20_000, generator: torch.Generator | None = None) -> tuple[float, float]:
         """Monte Carlo estimate of the differential entropy H = -E[log p(x_{1:T})] in nats per sequence,
         with its standard error: (estimate, standard error)."""
+        checks.integer(n, "n", "StrokeProcess.entropy", minimum=2)
         nll = -self.log_prob(self.sample(n, generator).x)
         return float(nll.mean()), float(nll.std() / math.sqrt(n))
 
 
 def strokes_to_paths(x: torch.Tensor) -> torch.Tensor:
     """Pen positions from offsets, starting at the origin: (N, T, 2) -> (N, T + 1, 2)."""
+    StrokeProcess._check_x(x, "strokes_to_paths", min_steps=0)
     start = torch.zeros_like(x[:, :1])
     return torch.cat([start, x], 1).cumsum(1)
 
 
 def images_to_sequences(images: torch.Tensor, side: int = 28) -> torch.Tensor:
     """Read each image row by row, top to bottom: (N, side*side) -> (N, T=side, D=side)."""
+    checks.integer(side, "side", "images_to_sequences")
+    images = checks.batch(images, side * side, "images", "images_to_sequences")
     return images.reshape(images.shape[0], side, side)
 
 
 def sequences_to_images(x: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`images_to_sequences`: (N, T, D) -> (N, T*D)."""
+    checks.tensor(x, "x", "sequences_to_images", ndim=3, dims="(N, T, D)")
     return x.reshape(x.shape[0], -1)
 
 
@@ -261,6 +283,12 @@ def fashion_mnist_sequences(split: str = "train", n: int | None = None, binarize
     Grey levels in [0, 1] if ``binarize_seed`` is None (binarize them on the fly in training), else
     binarized once with a generator seeded by ``binarize_seed`` (a fixed binary test set).
     """
+    where = "fashion_mnist_sequences"
+    if n is not None:
+        checks.integer(n, "n", where)
+    checks.integer(start, "start", where, minimum=0)
+    if binarize_seed is not None:
+        checks.integer(binarize_seed, "binarize_seed", where, minimum=0)
     images = load_fashion_mnist(split).images
     stop = images.shape[0] if n is None else start + n
     if stop > images.shape[0]:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import checks
+
 __all__ = ["SHAPES", "FACTOR_NAMES", "ShapesGrid", "DSPRITES", "render_values"]
 
 SHAPES = ("square", "ellipse", "heart")
@@ -80,10 +82,31 @@ def render_values(
     The frame [0, 1]^2 is sampled at ``resolution`` pixels per unit; ``extent`` widens the canvas beyond
     it at the same pixel pitch (the unit tests use it to check that no shape is cut by the frame).
     """
+    where = "render_values"
+    checks.tensor(shape, "shape", where, kind="int", ndim=1, dims="(N,)")
+    if shape.numel() and (shape.min() < 0 or shape.max() >= len(SHAPES)):
+        checks.fail(where, "shape", f"shape indices in [0, {len(SHAPES)})", f"values from {int(shape.min())} to "
+                    f"{int(shape.max())}", f"0, 1, 2 are {', '.join(SHAPES)}")
     n = shape.shape[0]
     for name, t in (("scale", scale), ("orientation", orientation), ("pos_x", pos_x), ("pos_y", pos_y)):
+        checks.tensor(t, name, where, kind="any", dims=f"({n},)", check_finite=False)
         if t.shape != (n,):
-            raise ValueError(f"{name} must have shape ({n},), got {tuple(t.shape)}.")
+            checks.fail(where, name, f"of shape ({n},) like shape", checks.describe(t))
+        if t.is_floating_point():
+            checks.finite(t, name, where)
+    if n and not bool((scale > 0).all()):
+        checks.fail(where, "scale", "positive", f"a minimum of {float(scale.min()):.4g}",
+                    "scales are positive (dSprites': 0.5 to 1)")
+    checks.integer(resolution, "resolution", where)
+    checks.integer(chunk, "chunk", where)
+    checks.number(size, "size", where, minimum=0, strict=True, maximum=0.5)
+    if not (isinstance(extent, (tuple, list)) and len(extent) == 2):
+        checks.fail(where, "extent", "a pair (lo, hi)", checks.describe(extent), kind=TypeError)
+    lo_e = checks.number(extent[0], "extent[0]", where)
+    checks.number(extent[1], "extent[1]", where, minimum=lo_e, strict=True)
+    if (extent[1] - extent[0]) * resolution > 4096:
+        checks.fail(where, "extent and resolution", "at most 4096 pixels across",
+                    f"{(extent[1] - extent[0]) * resolution:g}")
     lo, hi = extent
     pixels = round((hi - lo) * resolution)
     centres = lo + (torch.arange(pixels, dtype=torch.float32) + 0.5) / resolution  # (W,)
@@ -116,7 +139,7 @@ class ShapesGrid:
     def __post_init__(self) -> None:
         for name in ("resolution", "n_scales", "n_orientations", "n_positions"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
         if not 0 < self.size < 0.5:
             raise ValueError(f"size must be in (0, 0.5), got {self.size!r}.")
@@ -134,6 +157,8 @@ class ShapesGrid:
 
     def factor_values(self, factor: int | str) -> torch.Tensor:
         """The values of one factor on the grid (float64; the shape's are its indices 0, 1, 2)."""
+        if isinstance(factor, str) and factor not in FACTOR_NAMES:
+            checks.fail("ShapesGrid.factor_values", "factor", f"one of {FACTOR_NAMES} or 0-4", repr(factor))
         k = FACTOR_NAMES.index(factor) if isinstance(factor, str) else factor
         if k == 0:
             return torch.arange(len(SHAPES), dtype=torch.float64)
@@ -152,12 +177,15 @@ class ShapesGrid:
 
     def render(self, indices: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
         """Factor indices (N, 5) -> images (N, resolution**2) float32 in {0, 1}."""
+        checks.integer(chunk, "chunk", "ShapesGrid.render")
         vals = self.values(indices)
         return render_values(indices[:, 0], vals[:, 1], vals[:, 2], vals[:, 3], vals[:, 4],
                              resolution=self.resolution, size=self.size, chunk=chunk)
 
     def sample_indices(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` factor combinations drawn uniformly and independently (with replacement): (n, 5) long."""
+        checks.integer(n, "n", "ShapesGrid.sample_indices", minimum=0)
+        checks.generator(generator, "ShapesGrid.sample_indices")
         return torch.stack([torch.randint(s, (n,), generator=generator) for s in self.factor_sizes], 1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,6 +195,10 @@ class ShapesGrid:
 
     def flat_to_indices(self, flat: torch.Tensor) -> torch.Tensor:
         """Position in the full grid (row-major over the factors) -> factor indices (N, 5)."""
+        checks.tensor(flat, "flat", "ShapesGrid.flat_to_indices", kind="int", ndim=1, dims="(N,)")
+        if flat.numel() and (flat.min() < 0 or flat.max() >= len(self)):
+            checks.fail("ShapesGrid.flat_to_indices", "flat", f"positions in [0, {len(self)})",
+                        f"values from {int(flat.min())} to {int(flat.max())}")
         out, rest = [], flat.long()
         for s in reversed(self.factor_sizes):
             out.append(rest % s)
@@ -185,11 +217,15 @@ class ShapesGrid:
         return self.flat_to_indices(torch.arange(len(self)))
 
     def _check(self, indices: torch.Tensor) -> None:
+        where = "ShapesGrid"
+        checks.tensor(indices, "indices", where, kind="int", dims="(N, 5)")
         if indices.ndim != 2 or indices.shape[1] != 5:
-            raise ValueError(f"indices must be (N, 5), got {tuple(indices.shape)}.")
+            checks.fail(where, "indices", "(N, 5): one column per factor", checks.describe(indices),
+                        f"the columns are {', '.join(FACTOR_NAMES)}")
         hi = torch.tensor(self.factor_sizes)
         if (indices < 0).any() or (indices >= hi).any():
-            raise ValueError(f"factor indices out of range for factor sizes {self.factor_sizes}.")
+            checks.fail(where, "indices", f"in range for the factor sizes {self.factor_sizes}",
+                        "factor indices out of range", "each column k holds indices 0 .. size_k - 1")
 
 
 DSPRITES = ShapesGrid()

@@ -259,9 +259,9 @@ def ablate_units(model: VAE, x: torch.Tensor, units, mode: str = "prior",
         units = torch.as_tensor(units)
     except (TypeError, ValueError, RuntimeError):
         checks.fail(where, "units", "a list of latent indices", checks.describe(units), "e.g. units=[0, 3]", TypeError)
-    if units.is_floating_point() or units.is_complex() or units.dtype == torch.bool:
+    if units.numel() and (units.is_floating_point() or units.is_complex() or units.dtype == torch.bool):
         checks.fail(where, "units", "integer latent indices", checks.describe(units), "e.g. units=[0, 3]", TypeError)
-    units = tuple(int(u) for u in units.reshape(-1).tolist())
+    units = tuple(int(u) for u in units.long().reshape(-1).tolist())
     if not isinstance(model, VAE):
         checks.fail(where, "model", "a VAE", checks.describe(model), "ablate the units of a trained VAE", TypeError)
     k = model.config.latent_dim

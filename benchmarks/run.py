@@ -259,8 +259,7 @@ def train_step_flops(model: torch.nn.Module, batch_size: int, data_input_grad: b
     twice that (the gradient of its input and of its weight, ``2*in*out*B`` each): ``6*in*out*B`` per layer
     per step. With ``data_input_grad=False`` the first layer in module order (the one the data enters, for
     the book's MLPs) is counted ``4*in*out*B``: autograd does not compute the gradient of the data, so
-    this is closer to the work actually done (for the MLP VAE 784-512-256-16 the default counts about 12%
-    more).
+    this is closer to the work actually done (for the MLP VAE 784-512-256-16 the default counts 14% more).
 
     Left out: bias additions and their gradients (``B*out`` each), the activations (ReLU, sigmoid), the
     loss (reparameterisation, Bernoulli log-likelihood or MSE, KL, means), Adam's update (about 15 FLOPs
@@ -282,8 +281,8 @@ def matmul_peak(threads: int, sizes=(512, 1024, 2048), repeats: int = 5, min_sec
     """The fp32 matrix-multiply peak of this machine with ``threads`` torch threads, in GFLOP/s.
 
     For each size n: ``torch.mm`` of two (n, n) float32 matrices into a preallocated output, 2 n^3 FLOPs,
-    once to warm up, then ``repeats`` timings of a loop of as many products as fill ``min_seconds``; the
-    best timing counts. The peak is the best over the sizes (``by_size`` gives each).
+    once to warm up, once to size the timed loop, then ``repeats`` timings of a loop of as many products
+    as fill ``min_seconds``; the best timing counts. The peak is the best over the sizes (``by_size``).
     """
     by_size = {}
     with torch_threads(threads):
@@ -291,6 +290,7 @@ def matmul_peak(threads: int, sizes=(512, 1024, 2048), repeats: int = 5, min_sec
         for n in sizes:
             a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
             out = torch.empty(n, n)
+            torch.mm(a, b, out=out)  # warm-up
             start = time.perf_counter()
             torch.mm(a, b, out=out)
             inner = max(1, math.ceil(min_seconds / max(time.perf_counter() - start, 1e-9)))

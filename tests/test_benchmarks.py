@@ -176,7 +176,9 @@ def test_quality_is_run_through_quality_py_and_tabled(bench, tmp_path, monkeypat
     monkeypatch.setattr(bench, "_quality_module", lambda: FakeQuality)
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     record = bench.run_quality(argparse.Namespace(no_record=False), ["--epochs", "1", "--kinds", "vae", "ae"])
-    assert calls[-1][:4] == ["--epochs", "1", "--kinds", "vae"] and (tmp_path / "results" / "quality_per_second.json").is_file()
+    assert calls[-1][:4] == ["--epochs", "1", "--kinds", "vae"]
+    assert calls[-1][-2:] == ["--out", str(tmp_path / "results" / "quality_per_second.json")]
+    assert (tmp_path / "results" / "quality_per_second.json").is_file()
     assert record["rows"] == _quality_record()["rows"] and "machine" in record
     bench.run_quality(argparse.Namespace(no_record=True), ["--epochs", "1"])
     assert calls[-1][:2] == ["--epochs", "1"] and "results" not in calls[-1][3]

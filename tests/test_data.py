@@ -191,3 +191,30 @@ def test_digits_28_out_of_distribution_set():
     frame = d.images.reshape(-1, 28, 28)
     assert float(frame[:, :4].abs().sum()) == 0 and float(frame[:, :, -4:].abs().sum()) == 0  # MNIST-like border
     assert sorted(d.labels.unique().tolist()) == list(range(10))
+
+
+def test_an_explicit_folder_is_binding_never_a_silent_fallback(fake_dataset, tmp_path, monkeypatch):
+    """$AEVAE_DATA (or the folder argument) that does not exist or lacks a file is an error naming it and
+    the fix, even when a good copy sits in the cache."""
+    import shutil
+
+    folder, _ = fake_dataset
+    cache = data.cache_dir()
+    shutil.copytree(folder, cache)  # a good copy the loader must not fall back to
+    partial = tmp_path / "partial"
+    shutil.copytree(folder, partial)
+    (partial / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setenv(data.ENV_VAR, str(partial))
+    for call in (lambda: data.load_fashion_mnist("test"), data.find_data_dir, data.main):
+        with pytest.raises(DataError) as err:
+            call()
+        msg = str(err.value)
+        assert str(partial) in msg and "$AEVAE_DATA" in msg and "lacks t10k-labels-idx1-ubyte.gz" in msg
+        assert "unset AEVAE_DATA" in msg
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"nowhere \(from \$AEVAE_DATA\) does not exist"):
+        data.load_fashion_mnist("train", download_if_missing=True)
+    with pytest.raises(DataError, match=r"partial \(from the folder argument\) lacks"):
+        data.load_fashion_mnist("test", folder=partial)  # the argument wins over $AEVAE_DATA, and binds too
+    monkeypatch.delenv(data.ENV_VAR)
+    assert data.find_data_dir() == cache  # without an explicit folder, the cache is used

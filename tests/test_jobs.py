@@ -144,7 +144,6 @@ def test_a_killed_worker_stops_the_sweep_with_the_job_named(cache):
     quick = tiny_jobs()[1]
     slow = J.TrainJob("vae", TINY, "vae", J.DataSpec("fashion-mnist", first=20000), TrainConfig(epochs=30, batch_size=64),
                       transform="binarize", name="killed")
-    J.run_jobs([quick], n_jobs=1)  # in the cache already: the sweep's finished part
     box = {}
 
     def sweep():

@@ -111,3 +111,71 @@ def test_config_rejects_bad_values():
         NetConfig(latent_dim=0)
     with pytest.raises(ValueError, match="hidden"):
         NetConfig(hidden=(16, -1))
+
+
+def test_log_q_from_eps_is_exact_and_safe_for_tiny_sigma():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(50, 4, generator=g)
+    logvar = torch.randn(50, 4, generator=g)
+    from aevae.models import draw
+
+    z, eps = draw(mu, logvar, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(z, reparameterize(mu, logvar, torch.Generator().manual_seed(1)), rtol=0, atol=0)
+    ref = Independent(Normal(mu.double(), (0.5 * logvar.double()).exp()), 1).log_prob(z.double())
+    torch.testing.assert_close(GaussianEncoder.log_prob_eps(eps, logvar).double(), ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(GaussianEncoder.log_prob(z, mu, logvar).double(), ref, rtol=1e-5, atol=1e-4)
+    # sigma = exp(-60): sigma^2 underflows in float32, so the z-form divides 0 by 0; the eps-form is exact
+    tiny = torch.full((3, 4), -120.0)
+    z, eps = draw(torch.ones(3, 4), tiny, torch.Generator().manual_seed(2))
+    exact = Independent(Normal(torch.zeros(3, 4, dtype=torch.float64), 1.0), 1).log_prob(eps.double()) + 0.5 * 120 * 4
+    assert torch.isfinite(GaussianEncoder.log_prob_eps(eps, tiny)).all()
+    torch.testing.assert_close(GaussianEncoder.log_prob_eps(eps, tiny).double(), exact, rtol=1e-6, atol=1e-4)
+    assert not torch.isfinite(GaussianEncoder.log_prob(z, torch.ones(3, 4), tiny)).all()
+
+
+def test_iwae_bound_uses_the_eps_that_drew_z():
+    """iwae_bound's log q(z|x) comes from eps: with a posterior so narrow that sigma^2 underflows, the bound
+    stays finite (log q is large but exact)."""
+    torch.manual_seed(0)
+    vae = VAE(CFG)
+    with torch.no_grad():
+        vae.encoder.head.bias[3:] = -150.0  # logvar = -150: sigma = exp(-75), sigma^2 = 0 in float32
+        vae.encoder.head.weight[3:] = 0.0
+    x = torch.bernoulli(torch.full((4, 20), 0.4), generator=torch.Generator().manual_seed(4))
+    bound = iwae_bound(vae, x, 5, torch.Generator().manual_seed(5))
+    assert torch.isfinite(bound).all()
+    # every z_i equals mu to float precision, and log q(z_i|x) = -1/2 sum(log 2 pi + logvar + eps_i^2)
+    with torch.no_grad():
+        mu, logvar = vae.encode(x)
+        eps = torch.randn((5, *mu.shape), generator=torch.Generator().manual_seed(5))
+        log_q = -0.5 * (math.log(2 * math.pi) + logvar + eps**2).sum(-1)  # (5, B)
+        log_pxz = bernoulli_log_prob(x, vae.decode(mu)) + vae.prior.log_prob(mu)  # (B,)
+        ref = torch.logsumexp(log_pxz - log_q, 0) - math.log(5)
+    torch.testing.assert_close(bound, ref)
+
+
+def test_image_batches_are_flattened_and_bad_batches_name_the_fix():
+    torch.manual_seed(0)
+    cfg = NetConfig(input_dim=784, hidden=(32,), latent_dim=2)
+    ae, vae = Autoencoder(cfg), VAE(cfg)
+    x = torch.rand(5, 784, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for shape in ((5, 28, 28), (5, 1, 28, 28)):
+            torch.testing.assert_close(ae(x.reshape(shape)).x_hat, ae(x).x_hat, rtol=0, atol=0)
+            torch.testing.assert_close(vae.encode(x.reshape(shape))[0], vae.encode(x)[0], rtol=0, atol=0)
+        xb = torch.bernoulli(x, generator=torch.Generator().manual_seed(1))
+        torch.testing.assert_close(vae_loss(vae, xb.reshape(5, 28, 28), torch.Generator().manual_seed(2)),
+                                   vae_loss(vae, xb, torch.Generator().manual_seed(2)), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"x must be .*\(B, 784\).*got a float32 tensor of shape \(8, 100\).*input_dim=784"):
+        ae(torch.rand(8, 100))
+    with pytest.raises(TypeError, match=r"x\.float\(\)"):
+        vae(torch.zeros(2, 784, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"beta must be a finite number >= 0; got -1\.0"):
+        vae_loss(vae, torch.zeros(2, 784), beta=-1.0)
+    with pytest.raises(ValueError, match=r"beta must be a finite number >= 0; got nan"):
+        vae_loss(vae, torch.zeros(2, 784), beta=float("nan"))
+    with pytest.raises(ValueError, match=r"bernoulli_log_prob: x must be in \[0, 1\]; got values from 0 to 3"):
+        bernoulli_log_prob(torch.full((2, 4), 3.0).clamp_max(3).index_fill(1, torch.tensor([0]), 0.0),
+                           torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"z must be .*last dimension 2"):
+        vae.decode(torch.zeros(4, 3))

@@ -67,3 +67,18 @@ def test_seed_everything_is_deterministic_and_validates():
         seed_everything(-1)
     with pytest.raises(ValueError, match="non-negative int"):
         seed_everything(1.5)
+
+
+def test_parameters_that_become_non_finite_stop_training_with_a_clear_message():
+    import pytest
+    import torch
+
+    from aevae.models import VAE, NetConfig
+    from aevae.objectives import vae_loss
+    from aevae.train import NonFiniteLossError, TrainConfig, fit
+
+    torch.manual_seed(0)
+    model = VAE(NetConfig(input_dim=20, hidden=(8,), latent_dim=2))
+    x = (torch.rand(256, 20) > 0.5).float()
+    with pytest.raises(NonFiniteLossError, match="lower the learning rate"):
+        fit(model, vae_loss, x, TrainConfig(epochs=20, batch_size=32, lr=1e12))

@@ -145,3 +145,45 @@ def test_decoded_mean_is_sigmoid_of_decoder_at_mu():
     with torch.no_grad():
         ref = torch.sigmoid(vae.decode(vae.encode(x)[0]))
     torch.testing.assert_close(decoded_mean(vae, x, batch_size=4), ref)
+
+
+def test_elbo_and_vae_loss_dispatch_on_the_decoder():
+    """objectives.elbo / vae_loss use the model's own likelihood: Gaussian for a GaussianVAE (the same
+    numbers as gaussian_elbo / gaussian_vae_loss), Bernoulli for a VAE (unchanged)."""
+    from aevae.objectives import elbo, vae_loss
+
+    torch.manual_seed(0)
+    gvae = GaussianVAE(CFG, init_scale=0.3)
+    x = _grey(16, 2)
+    g = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    terms = elbo(gvae, x, g())
+    out = gvae(x, g())
+    gauss = Independent(Normal(torch.sigmoid(out.logits), 0.3), 1).log_prob(x)
+    torch.testing.assert_close(terms.log_px_z, gauss)
+    assert torch.equal(terms.elbo, gaussian_elbo(gvae, x, g()).elbo)
+    assert torch.equal(vae_loss(gvae, x, g()), gaussian_vae_loss(gvae, x, g()))
+    from aevae.objectives import bernoulli_log_prob
+
+    assert not torch.allclose(terms.log_px_z, bernoulli_log_prob(x, out.logits))  # what elbo used to compute
+    vae = VAE(CFG)
+    xb = torch.bernoulli(x, generator=torch.Generator().manual_seed(1))
+    out = vae(xb, g())
+    torch.testing.assert_close(elbo(vae, xb, g()).log_px_z, Independent(Bernoulli(logits=out.logits), 1).log_prob(xb))
+    with pytest.raises(TypeError, match="GaussianVAE"):
+        gaussian_elbo(vae, xb)
+
+
+def test_kl_per_unit_is_one_function_for_a_model_and_an_encoded_pool():
+    from aevae import disentangle
+
+    torch.manual_seed(0)
+    vae = VAE(CFG)
+    x = _grey(30, 3)
+    assert disentangle.kl_per_unit is kl_per_unit
+    by_model = kl_per_unit(vae, x, batch_size=7)
+    torch.testing.assert_close(kl_per_unit(disentangle.encode(vae, x)), by_model)
+    with torch.no_grad():
+        mu, logvar = vae.encode(x)
+    torch.testing.assert_close(by_model, gaussian_kl(mu, logvar).double().mean(0))
+    with pytest.raises(TypeError, match="VAE"):
+        kl_per_unit(torch.nn.Linear(2, 2), x)

@@ -12,7 +12,9 @@ An explicit folder (1 or 2) is binding: if it does not exist or lacks one of the
 error naming the folder, the missing files and the fix — never a silent fall-back to another copy, so a
 user who points the book at their own files is sure to use them. Only without an explicit folder, if
 neither place of 3 holds the files, are they downloaded from the data set's official host into the
-cache (``download_if_missing=True``). Every file is checked against a pinned SHA-256 of its *decompressed* IDX bytes
+cache (``download_if_missing=True``).
+
+Every file is checked against a pinned SHA-256 of its *decompressed* IDX bytes
 (the Debian package recompresses the ``.gz`` files, so the compressed bytes differ from the official
 ones while the content is the same). A corrupted or truncated file is refused with an error that names
 it and says how to get a good copy; a download is written under a temporary name and renamed only
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import struct
 import tempfile
@@ -195,12 +198,15 @@ def read_idx(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
 
 
-def download(dest: Path | None = None, base_url: str = BASE_URL, timeout: float = 60.0) -> Path:
+def download(dest: Path | None = None, base_url: str | None = None, timeout: float = 60.0) -> Path:
     """Download the four files into ``dest`` (default: the per-user cache), verifying each.
 
     Each file is written to a temporary name in the same folder and renamed only once its checksum
-    matches, so an interrupted or corrupted download never leaves a file that could be used.
+    matches, so an interrupted or corrupted download never leaves a file that could be used: a dropped
+    connection, a truncated or a corrupted file is a :class:`DataError` naming the URL, and the partial
+    file is deleted.
     """
+    base_url = base_url if base_url is not None else BASE_URL  # read at call time (tests point it elsewhere)
     dest = Path(dest) if dest is not None else cache_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for name in FILES:
@@ -215,23 +221,38 @@ def download(dest: Path | None = None, base_url: str = BASE_URL, timeout: float 
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(base_url + name, timeout=timeout) as resp:
+                headers = getattr(resp, "headers", None)
+                declared, got = (headers.get("Content-Length") if headers is not None else None), 0
                 while chunk := resp.read(1 << 20):
                     out.write(chunk)
-            _check_download(tmp, name)
+                    got += len(chunk)
+            if declared is not None and declared.isdigit() and got != int(declared):
+                raise DataError(f"Could not download {base_url + name}: the connection closed after {got} of "
+                                f"{declared} bytes. Nothing was kept; try again.\n{HOW_TO_GET}")
+            _check_download(tmp, name, base_url + name)
             os.replace(tmp, target)
-        except (urllib.error.URLError, OSError, TimeoutError) as err:
-            raise DataError(f"Could not download {base_url + name}: {err}.\n{HOW_TO_GET}") from err
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as err:
+            if isinstance(err, http.client.IncompleteRead):
+                err = f"the connection closed after {len(err.partial)} bytes, before the end of the file"
+            raise DataError(f"Could not download {base_url + name}: {err}. Nothing was kept; try again.\n"
+                            f"{HOW_TO_GET}") from err
         finally:
             if tmp.exists():
                 tmp.unlink()
     return dest
 
 
-def _check_download(tmp: Path, name: str) -> None:
-    raw = _decompress(tmp)
+def _check_download(tmp: Path, name: str, url: str = "") -> None:
+    try:
+        with gzip.open(tmp, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"The downloaded {name} ({url or name}) is truncated or corrupted (not a complete gzip "
+                        f"stream: {err}); it was discarded. Try again.\n{HOW_TO_GET}") from err
     sha, size = FILES[name]
     if len(raw) != size or hashlib.sha256(raw).hexdigest() != sha:
-        raise DataError(f"The downloaded {name} does not match the pinned checksum; it was discarded.\n{HOW_TO_GET}")
+        raise DataError(f"The downloaded {name} ({url or name}) does not match the pinned checksum; it was "
+                        f"discarded.\n{HOW_TO_GET}")
 
 
 _CACHE: dict[tuple[str, str], Split] = {}

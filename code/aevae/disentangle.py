@@ -33,7 +33,7 @@ import torch
 
 from . import checks
 from .models import VAE, Autoencoder
-from .objectives import _model_input, bernoulli_log_prob, vae_loss
+from .objectives import bernoulli_log_prob, vae_loss
 from .vae_eval import kl_per_unit  # one implementation: kl_per_unit(encoded) or kl_per_unit(vae, x)
 
 __all__ = [
@@ -64,7 +64,7 @@ def ae_bernoulli_loss(model: Autoencoder, x: torch.Tensor, generator: torch.Gene
     """The plain AE trained with the VAE's reconstruction term: -log p(x | z = encoder(x)) for a Bernoulli
     decoder, summed over pixels, mean over the batch. No KL, a deterministic code: the beta -> 0 end of the
     beta-VAE family on the same networks."""
-    x = _model_input(model, x, "ae_bernoulli_loss")
+    x = checks.model_input(model, x, "ae_bernoulli_loss")
     logits = model.decoder(model.encode(x))  # (B, D) pre-sigmoid, as the VAE's decoder logits
     return -bernoulli_log_prob(x, logits).mean()
 
@@ -92,7 +92,7 @@ class Encoded:
 def encode(model: VAE | Autoencoder, x: torch.Tensor, batch_size: int = 4096) -> Encoded:
     """Encode ``x`` (N, D) and decode the code (the VAE's mean, not a sample) in batches, on the CPU."""
     checks.integer(batch_size, "batch_size", "encode")
-    x = _model_input(model, x, "encode")
+    x = checks.model_input(model, x, "encode")
     if x.shape[0] == 0:
         checks.fail("encode", "x", "at least one image", "none")
     model.eval()

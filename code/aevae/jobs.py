@@ -358,12 +358,30 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _run_one(job: TrainJob, digest: str, location: str | None) -> tuple[bytes | None, str | None]:
+def _load(cached, job: TrainJob, digest: str) -> bytes | None:
+    """The cache's entry for ``job``, or None where there is none or it cannot be read (joblib would
+    quietly recompute a broken entry in this process; here the caller decides where to retrain)."""
+    try:
+        if not cached.check_call_in_cache(job.key(), digest):
+            return None
+        return cached.call_and_shelve(job.key(), digest).get()
+    except Exception:  # noqa: BLE001 - a truncated or garbled entry is a miss
+        return None
+
+
+def _run_one(job: TrainJob, digest: str, location: str | None, retrain: bool = False
+             ) -> tuple[bytes | None, str | None]:
     """Worker side: train (through the cache at ``location``, if any) and return the packed result, or
-    the error. The client names the cache's folder, so workers started earlier use the same one."""
+    the error. The client names the cache's folder, so workers started earlier use the same one;
+    ``retrain`` overwrites an entry the client found damaged."""
     try:
         cached = model_cache(Path(location)) if location is not None else None
-        blob = cached(job.key(), digest) if cached is not None else _train_packed(job, digest)
+        if cached is None:
+            blob = _train_packed(job, digest)
+        else:
+            blob = None if retrain else _load(cached, job, digest)
+            if _unpack(blob, job) is None:
+                blob = cached.call(job.key(), digest)[0]
         return blob, None
     except NonFiniteLossError as err:
         return None, f"non-finite loss: {err}"
@@ -394,27 +412,27 @@ def run_jobs(jobs: Sequence[TrainJob], n_jobs: int | None = None, cache: bool = 
     use_cache = cached is not None
 
     results: list[JobResult | None] = [None] * len(jobs)
-    todo = []
+    todo, damaged = [], set()
     for i, job in enumerate(jobs):
         if use_cache and cached.check_call_in_cache(job.key(), digest):
-            hit = _unpack(cached(job.key(), digest), job)
+            hit = _unpack(_load(cached, job, digest), job)  # None if damaged
             if hit is not None:
                 results[i] = hit
                 continue
-            cached.call(job.key(), digest)  # damaged entry: retrain it below
+            damaged.add(i)  # unreadable or failing its SHA-256: retrained (and overwritten), never used
         todo.append(i)
 
     start = time.perf_counter()
     if todo:
-        outs = _dispatch([jobs[i] for i in todo], digest, str(location) if use_cache else None, n_jobs, scheduler)
+        outs = _dispatch([jobs[i] for i in todo], digest, str(location) if use_cache else None, n_jobs, scheduler,
+                         [i in damaged for i in todo])
         failures = []
         for i, (blob, error) in zip(todo, outs):
             if error is None:
                 result = _unpack(blob, jobs[i])
-                if result is None:  # damaged on the way or in the cache: train here, once
-                    result = _unpack(_train_packed(jobs[i], digest), jobs[i])
-                    if use_cache:
-                        cached.call(jobs[i].key(), digest)
+                if result is None:  # damaged on the way: train here, once (and store it)
+                    blob = cached.call(jobs[i].key(), digest)[0] if use_cache else _train_packed(jobs[i], digest)
+                    result = _unpack(blob, jobs[i])
                 result.cached = False
                 results[i] = result
             else:
@@ -433,34 +451,36 @@ def run_jobs(jobs: Sequence[TrainJob], n_jobs: int | None = None, cache: bool = 
 
 
 def _dispatch(jobs: list[TrainJob], digest: str, location: str | None, n_jobs: int,
-              scheduler: str | None) -> list[tuple[bytes | None, str | None]]:
+              scheduler: str | None, retrain: list[bool]) -> list[tuple[bytes | None, str | None]]:
     """Each job's (packed result, None) or (None, error). A worker that dies (killed, out of memory) takes
     its job with it: the jobs that finished are then recovered from the cache, the others get the error."""
     try:
-        return _parallel(jobs, digest, location, n_jobs, scheduler)
+        return _parallel(jobs, digest, location, n_jobs, scheduler, retrain)
     except Exception as err:  # noqa: BLE001 - e.g. joblib's TerminatedWorkerError
         cached = model_cache(Path(location)) if location is not None else None
         outs = []
         for job in jobs:
-            if cached is not None and cached.check_call_in_cache(job.key(), digest):
-                outs.append((cached(job.key(), digest), None))
+            blob = _load(cached, job, digest) if cached is not None else None
+            if _unpack(blob, job) is not None:
+                outs.append((blob, None))
             else:
                 outs.append((None, f"the run stopped before this job finished: {type(err).__name__}: {err}"))
         return outs
 
 
 def _parallel(jobs: list[TrainJob], digest: str, location: str | None, n_jobs: int,
-              scheduler: str | None) -> list[tuple[bytes | None, str | None]]:
+              scheduler: str | None, retrain: list[bool]) -> list[tuple[bytes | None, str | None]]:
     if scheduler:
         import joblib
         from dask.distributed import Client
 
         with Client(scheduler) as client, joblib.parallel_config(backend="dask", wait_for_workers_timeout=60):
             del client
-            return joblib.Parallel(n_jobs=-1)(joblib.delayed(_run_one)(j, digest, location) for j in jobs)
+            return joblib.Parallel(n_jobs=-1)(
+                joblib.delayed(_run_one)(j, digest, location, r) for j, r in zip(jobs, retrain))
     if n_jobs == 1 or len(jobs) == 1:
-        return [_run_one(j, digest, location) for j in jobs]
+        return [_run_one(j, digest, location, r) for j, r in zip(jobs, retrain)]
     import joblib
 
     return joblib.Parallel(n_jobs=min(n_jobs, len(jobs)), backend="loky")(
-        joblib.delayed(_run_one)(j, digest, location) for j in jobs)
+        joblib.delayed(_run_one)(j, digest, location, r) for j, r in zip(jobs, retrain))

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import torch
 
 from . import checks
-from .objectives import _model_input
 from .pca import _check_2d
 
 __all__ = [
@@ -152,7 +151,8 @@ def cross_class_midpoints(z: torch.Tensor, labels: torch.Tensor, n: int,
                           generator: torch.Generator | None = None) -> torch.Tensor:
     """Midpoints (z_i + z_j) / 2 of ``n`` random pairs of codes whose labels differ, (n, k)."""
     _check_codes(z, where="cross_class_midpoints")
-    labels = checks.labels(labels, "labels", "cross_class_midpoints", z.shape[0])
+    labels = checks.labels(labels, "labels", "cross_class_midpoints")
+    checks.same_rows(z, labels, "z and labels", "cross_class_midpoints", "pass one label per code, in the same order")
     i, j = cross_class_pairs(labels, n, generator)
     return interpolate(z[i], z[j], 0.5)
 
@@ -176,7 +176,7 @@ def denoising_loss(std: float, clip: bool = True):
     checks.number(std, "std", "denoising_loss", minimum=0)
 
     def loss_fn(model, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = _model_input(model, x, "denoising_loss", strict=False)  # image batches flattened to (B, D)
+        x = checks.model_input(model, x, "denoising_loss", strict=False)  # image batches flattened to (B, D)
         noisy = add_noise(x, std, generator, clip)  # (B, D)
         x_hat = model(noisy).x_hat  # (B, D)
         return ((x_hat - x) ** 2).mean(-1).mean()

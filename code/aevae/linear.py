@@ -169,8 +169,9 @@ def set_linear_weights(model: Autoencoder, w_enc: torch.Tensor, w_dec: torch.Ten
             if b.shape != layer.bias.shape:
                 checks.fail("set_linear_weights", name, f"a bias of shape {tuple(layer.bias.shape)}", checks.describe(b))
     if tuple(w_enc.shape) != tuple(enc.weight.shape) or tuple(w_dec.shape) != tuple(dec.weight.shape):
-        raise ValueError(f"expected W_e {tuple(enc.weight.shape)} and W_d {tuple(dec.weight.shape)}, "
-                         f"got {tuple(w_enc.shape)} and {tuple(w_dec.shape)}.")
+        checks.fail("set_linear_weights", "w_enc and w_dec", "the shapes of the model's maps",
+                    f"{tuple(w_enc.shape)} and {tuple(w_dec.shape)} (expected W_e {tuple(enc.weight.shape)} and W_d "
+                    f"{tuple(dec.weight.shape)})", "W_e is (k, D) and W_d is (D, k), e.g. U_k.T and U_k")
     enc.weight.copy_(w_enc)
     dec.weight.copy_(w_dec)
     enc.bias.copy_(b_enc if b_enc is not None else torch.zeros_like(enc.bias))

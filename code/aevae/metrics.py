@@ -149,7 +149,7 @@ def frechet_distance(a, b) -> float:
         checks.fail("frechet_distance", "a and b", "at least two samples each", f"{a.shape[0]} and {b.shape[0]}",
                     "a covariance needs two rows or more")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))  # (F, F), F = 1 too
     w, v = np.linalg.eigh(s_a)
     sqrt_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     m = sqrt_a @ s_b @ sqrt_a

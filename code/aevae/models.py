@@ -37,6 +37,7 @@ __all__ = [
 _DIVERGED = ("if they come from a model, its weights are no longer finite (training diverged: lower the "
              "learning rate or set grad_clip)")
 
+
 def _randn(shape, generator: torch.Generator | None, device=None, dtype=None) -> torch.Tensor:
     """Standard normal draws; a CPU generator also serves a model on a GPU (draw, then move)."""
     checks.generator(generator, "sampling")

@@ -42,7 +42,7 @@ def mse_per_pixel(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def ae_loss(model: Autoencoder, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """The AE objective: MSE per pixel, mean over the batch (a scalar)."""
-    x = _model_input(model, x, "ae_loss")
+    x = checks.model_input(model, x, "ae_loss")
     return mse_per_pixel(model(x).x_hat, x).mean()
 
 
@@ -100,7 +100,7 @@ def elbo(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None) 
     :class:`aevae.vae_eval.GaussianVAE`; :func:`output_log_prob`). Everything summed over
     pixels/latents: one value per image, in nats.
     """
-    x = _model_input(model, x, "elbo")
+    x = checks.model_input(model, x, "elbo")
     out = model(x, generator=generator)
     log_px_z = output_log_prob(model, x, out.logits)  # (B,)
     kl = gaussian_kl(out.mu, out.logvar)  # (B, k)
@@ -129,24 +129,11 @@ def decoder_log_prob(model: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tens
     """log p(x | z) of the model's decoder, summed over pixels: the model's own ``log_likelihood(x, z)``
     where it has one, else :func:`output_log_prob` of the decoder's output (Bernoulli on the logits for a
     :class:`VAE`, Gaussian for :class:`aevae.vae_eval.GaussianVAE`). x (B, D), z (..., B, k) -> (..., B)."""
-    x = _model_input(model, x, "decoder_log_prob")
+    x = checks.model_input(model, x, "decoder_log_prob")
     own = getattr(model, "log_likelihood", None)
     if own is not None:
         return own(x, z)
     return output_log_prob(model, x, model.decode(z))
-
-
-def _model_input(model, x, where: str, strict: bool = True) -> torch.Tensor:
-    """x for ``model``: (B, D), or square image batches flattened to (B, D) (a view). The model's encoder
-    checks the values when it runs. A model without ``config.input_dim`` is an error if ``strict``, else
-    ``x`` is returned as it is (a stand-in model of a test)."""
-    config = getattr(model, "config", None)
-    if not isinstance(model, torch.nn.Module) or config is None or not hasattr(config, "input_dim"):
-        if not strict and isinstance(model, torch.nn.Module):
-            return x
-        checks.fail(where, "model", "an Autoencoder or VAE of aevae.models", checks.describe(model),
-                    "build one with aevae.models.VAE(NetConfig(...))", TypeError)
-    return checks.batch(x, config.input_dim, "x", where, check_finite=False)
 
 
 @torch.no_grad()
@@ -162,7 +149,7 @@ def iwae_bound(
     """
     checks.integer(k, "k", "iwae_bound", fix="k = 1 is the ELBO; the book uses k up to 5000")
     checks.integer(chunk, "chunk", "iwae_bound")
-    x = _model_input(model, x, "iwae_bound")
+    x = checks.model_input(model, x, "iwae_bound")
     mu, logvar = model.encode(x)  # (B, k_z)
     log_w = []
     for start in range(0, k, chunk):

@@ -68,10 +68,8 @@ class StrokeProcess:
     p_alternate: float = 0.8
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_headings, int) or self.n_headings < 3:
-            raise ValueError(f"n_headings must be an int >= 3, got {self.n_headings!r}.")
-        if not isinstance(self.length, int) or self.length < 1:
-            raise ValueError(f"length must be a positive int, got {self.length!r}.")
+        checks.integer(self.n_headings, "n_headings", "StrokeProcess", minimum=3, fix="n_headings must be an int >= 3")
+        checks.integer(self.length, "length", "StrokeProcess", fix="length must be a positive int")
         for name in ("speed", "noise"):
             checks.number(getattr(self, name), name, "StrokeProcess", minimum=0, strict=True,
                           fix="speed and noise must be positive")

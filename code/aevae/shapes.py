@@ -141,8 +141,10 @@ class ShapesGrid:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        if not 0 < self.size < 0.5:
-            raise ValueError(f"size must be in (0, 0.5), got {self.size!r}.")
+        checks.number(self.size, "size", "ShapesGrid", minimum=0, strict=True, maximum=0.5,
+                      fix="size must be in (0, 0.5): the radius of a scale-1 shape, in frame units")
+        if self.size == 0.5:
+            checks.fail("ShapesGrid", "size", "in (0, 0.5)", repr(self.size))
 
     @property
     def factor_sizes(self) -> tuple[int, ...]:

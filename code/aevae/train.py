@@ -98,7 +98,15 @@ def fit(
             if transform is not None:
                 batch = transform(batch, gen)
             batch = batch.to(device, non_blocking=True)
-            loss = loss_fn(model, batch, gen)
+            try:
+                loss = loss_fn(model, batch, gen)
+            except ValueError as err:  # an input check inside the model or the loss fired
+                if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise NonFiniteLossError(
+                        f"The model's parameters became NaN or infinite before epoch {epoch + 1}, step {step + 1} "
+                        f"({desc}). Training stopped: lower the learning rate (now {config.lr}) or set grad_clip."
+                    ) from err
+                raise
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"The loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} ({desc}). "

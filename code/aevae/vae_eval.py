@@ -27,7 +27,7 @@ from torch import nn
 from . import checks
 from .book import progress
 from .models import VAE, NetConfig
-from .objectives import ELBOTerms, _model_input, decoder_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound
+from .objectives import ELBOTerms, decoder_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound
 
 __all__ = [
     "binarized_entropy",
@@ -153,7 +153,7 @@ def iwae_in_batches(model: VAE, x: torch.Tensor, k: int, generator: torch.Genera
     checks.integer(k, "k", "iwae_in_batches", fix="k = 1 is the ELBO; the book uses k up to 5000")
     checks.integer(batch_size, "batch_size", "iwae_in_batches")
     checks.integer(chunk, "chunk", "iwae_in_batches")
-    x = _model_input(model, x, "iwae_in_batches")
+    x = checks.model_input(model, x, "iwae_in_batches")
     model.eval()
     device = next(model.parameters()).device
     out = []
@@ -172,7 +172,7 @@ def decoded_mean(model: VAE, x: torch.Tensor, batch_size: int = 2048) -> torch.T
     """The VAE's reconstruction of ``x``: the decoder's mean image at the posterior mean,
     sigmoid(decoder(mu(x))), (N, D) — the deterministic counterpart of the AE's x_hat."""
     checks.integer(batch_size, "batch_size", "decoded_mean")
-    x = _model_input(model, x, "decoded_mean")
+    x = checks.model_input(model, x, "decoded_mean")
     model.eval()
     device = next(model.parameters()).device
     outs = []
@@ -222,7 +222,7 @@ def kl_per_unit(model, x: torch.Tensor | None = None, batch_size: int = 2048) ->
         if not isinstance(model, VAE):
             checks.fail(where, "model", "a VAE (or a pool encoded by aevae.disentangle.encode)",
                         checks.describe(model), "an autoencoder has no posterior, hence no KL per unit", TypeError)
-        x = _model_input(model, x, where)
+        x = checks.model_input(model, x, where)
         model.eval()
         device = next(model.parameters()).device
         n_rows = x.shape[0]
@@ -267,7 +267,7 @@ def ablate_units(model: VAE, x: torch.Tensor, units, mode: str = "prior",
     k = model.config.latent_dim
     if any(u < 0 or u >= k for u in units):
         checks.fail(where, "units", f"indices in [0, {k})", repr(units), f"the model has {k} latent units")
-    x = _model_input(model, x, where)
+    x = checks.model_input(model, x, where)
     model.eval()
     device = next(model.parameters()).device
     x = x.to(device)

@@ -101,12 +101,13 @@ def fit(
             try:
                 loss = loss_fn(model, batch, gen)
             except ValueError as err:  # an input check inside the model or the loss fired
-                if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                    raise NonFiniteLossError(
-                        f"The model's parameters became NaN or infinite before epoch {epoch + 1}, step {step + 1} "
-                        f"({desc}). Training stopped: lower the learning rate (now {config.lr}) or set grad_clip."
-                    ) from err
-                raise
+                if hist.steps == 0:
+                    raise  # the first step: the data or the model do not fit together
+                # the same shapes passed before: training itself produced NaN/inf values (diverged)
+                raise NonFiniteLossError(
+                    f"Training diverged at epoch {epoch + 1}, step {step + 1} ({desc}): {err}. Training stopped: "
+                    f"lower the learning rate (now {config.lr}) or set grad_clip."
+                ) from err
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"The loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} ({desc}). "

@@ -142,13 +142,16 @@ def test_a_non_finite_loss_on_a_worker_names_the_job_and_keeps_the_others(cache)
 
 def test_a_killed_worker_stops_the_sweep_with_the_job_named(cache):
     quick = tiny_jobs()[1]
-    slow = J.TrainJob("vae", TINY, "vae", J.DataSpec("fashion-mnist", first=20000), TrainConfig(epochs=30, batch_size=64),
-                      transform="binarize", name="killed")
+    J.run_jobs([quick], n_jobs=1)  # finished before the sweep: it must survive the dead worker
+
+    def slow(name, seed):
+        return J.TrainJob("vae", TINY, "vae", J.DataSpec("fashion-mnist", first=20000),
+                          TrainConfig(epochs=30, batch_size=64, seed=seed), transform="binarize", name=name)
     box = {}
 
     def sweep():
         try:
-            J.run_jobs([quick, slow], n_jobs=2)
+            J.run_jobs([quick, slow("killed", 0), slow("killed too", 1)], n_jobs=2)
         except Exception as e:  # noqa: BLE001
             box["error"] = e
 
@@ -172,4 +175,4 @@ def test_a_killed_worker_stops_the_sweep_with_the_job_named(cache):
     error = box.get("error")
     assert isinstance(error, J.JobError), f"expected a JobError, got {error!r}"
     assert "'killed'" in str(error) and "stopped before this job finished" in str(error)
-    assert [r.job for r in error.finished] == [quick]
+    assert [r.job for r in error.finished] == [quick], "the job finished before the worker died is kept"

@@ -440,7 +440,8 @@ def run_jobs(jobs: Sequence[TrainJob], n_jobs: int | None = None, cache: bool = 
         if failures:
             i, error = failures[0]
             finished = [r for r in results if r is not None]
-            more = f" ({len(failures) - 1} more job(s) failed too)" if len(failures) > 1 else ""
+            others = [jobs[k].name or f"job {k}" for k, _ in failures[1:]]
+            more = f" (failed too: {', '.join(map(repr, others))})" if others else ""
             raise JobError(f"job {i} failed: {error}\n  its config: {jobs[i].describe()}{more}\n"
                            f"  {len(finished)} finished job(s) are kept on this error (.finished)"
                            + (" and in the model cache" if use_cache else ""), jobs[i], finished)

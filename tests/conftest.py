@@ -14,6 +14,17 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.astype(np.uint8).tobytes()
 
 
+def fake_fashion_arrays(seed: int, n_train: int, n_test: int) -> dict[str, np.ndarray]:
+    """Random uint8 arrays shaped like the four Fashion-MNIST files, by file name."""
+    rng = np.random.default_rng(seed)
+    return {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, size=(n_train,), dtype=np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, size=(n_test,), dtype=np.uint8),
+    }
+
+
 @pytest.fixture
 def tiny_idx(tmp_path):
     """Writes a small valid IDX image file and label file; returns their paths and arrays."""

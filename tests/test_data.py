@@ -8,19 +8,13 @@ import torch
 from aevae import data
 from aevae.data import DataError
 
-from conftest import idx_bytes
+from conftest import fake_fashion_arrays, idx_bytes
 
 
 @pytest.fixture
 def fake_dataset(tmp_path, monkeypatch):
     """A folder with four small, valid IDX files, and FILES pinned to their checksums."""
-    rng = np.random.default_rng(1)
-    arrays = {
-        "train-images-idx3-ubyte.gz": rng.integers(0, 256, size=(12, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, size=(12,), dtype=np.uint8),
-        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, size=(4, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, size=(4,), dtype=np.uint8),
-    }
+    arrays = fake_fashion_arrays(1, 12, 4)
     pinned = {}
     folder = tmp_path / "fmnist"
     folder.mkdir()

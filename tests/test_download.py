@@ -16,7 +16,7 @@ import pytest
 from aevae import data
 from aevae.data import DataError
 
-from conftest import idx_bytes
+from conftest import fake_fashion_arrays, idx_bytes
 
 NAMES = list(data.FILES)
 
@@ -51,13 +51,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     """Four small valid files, pinned; a server on 127.0.0.1 serving them; an empty cache; no other copy."""
-    rng = np.random.default_rng(7)
-    arrays = {
-        "train-images-idx3-ubyte.gz": rng.integers(0, 256, size=(10, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, size=(10,), dtype=np.uint8),
-        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, size=(3,), dtype=np.uint8),
-    }
+    arrays = fake_fashion_arrays(7, 10, 3)
     files, pinned = {}, {}
     for name, arr in arrays.items():
         raw = idx_bytes(arr)

@@ -25,6 +25,26 @@ def fake_fashion_arrays(seed: int, n_train: int, n_test: int) -> dict[str, np.nd
     }
 
 
+def pin_fake_fashion(arrays: dict[str, np.ndarray], monkeypatch, tmp_path: Path) -> dict[str, bytes]:
+    """Pin aevae.data's checksums to ``arrays`` and isolate it (empty cache, no $AEVAE_DATA, no system
+    copy); returns each file's gzipped IDX bytes, by name."""
+    import hashlib
+
+    from aevae import data
+
+    files, pinned = {}, {}
+    for name, arr in arrays.items():
+        raw = idx_bytes(arr)
+        files[name] = gzip.compress(raw)
+        pinned[name] = (hashlib.sha256(raw).hexdigest(), len(raw))
+    monkeypatch.setattr(data, "FILES", pinned)
+    monkeypatch.setattr(data, "_CACHE", {})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "no-system-copy")
+    return files
+
+
 @pytest.fixture
 def tiny_idx(tmp_path):
     """Writes a small valid IDX image file and label file; returns their paths and arrays."""

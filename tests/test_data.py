@@ -1,5 +1,4 @@
 import gzip
-import hashlib
 
 import numpy as np
 import pytest
@@ -8,25 +7,17 @@ import torch
 from aevae import data
 from aevae.data import DataError
 
-from conftest import fake_fashion_arrays, idx_bytes
+from conftest import fake_fashion_arrays, pin_fake_fashion
 
 
 @pytest.fixture
 def fake_dataset(tmp_path, monkeypatch):
     """A folder with four small, valid IDX files, and FILES pinned to their checksums."""
     arrays = fake_fashion_arrays(1, 12, 4)
-    pinned = {}
     folder = tmp_path / "fmnist"
     folder.mkdir()
-    for name, arr in arrays.items():
-        raw = idx_bytes(arr)
-        (folder / name).write_bytes(gzip.compress(raw))
-        pinned[name] = (hashlib.sha256(raw).hexdigest(), len(raw))
-    monkeypatch.setattr(data, "FILES", pinned)
-    monkeypatch.setattr(data, "_CACHE", {})
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "no-system-copy")
+    for name, blob in pin_fake_fashion(arrays, monkeypatch, tmp_path).items():
+        (folder / name).write_bytes(blob)
     return folder, arrays
 
 

@@ -6,7 +6,6 @@ an error naming the URL, and nothing unverified or partial is left in the cache.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.server
 import threading
 
@@ -16,7 +15,7 @@ import pytest
 from aevae import data
 from aevae.data import DataError
 
-from conftest import fake_fashion_arrays, idx_bytes
+from conftest import fake_fashion_arrays, pin_fake_fashion
 
 NAMES = list(data.FILES)
 
@@ -52,16 +51,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def server(tmp_path, monkeypatch):
     """Four small valid files, pinned; a server on 127.0.0.1 serving them; an empty cache; no other copy."""
     arrays = fake_fashion_arrays(7, 10, 3)
-    files, pinned = {}, {}
-    for name, arr in arrays.items():
-        raw = idx_bytes(arr)
-        files[name] = gzip.compress(raw)
-        pinned[name] = (hashlib.sha256(raw).hexdigest(), len(raw))
-    monkeypatch.setattr(data, "FILES", pinned)
-    monkeypatch.setattr(data, "_CACHE", {})
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "no-system-copy")
+    files = pin_fake_fashion(arrays, monkeypatch, tmp_path)
     for var in ("no_proxy", "NO_PROXY"):  # a proxy set in the environment must not see 127.0.0.1
         monkeypatch.setenv(var, "127.0.0.1,localhost")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -76,7 +76,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def _loss_ae(**kw):
+def _loss_ae():
     from .objectives import ae_loss
     return ae_loss
 

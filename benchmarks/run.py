@@ -14,7 +14,7 @@ a ``DataLoader(TensorDataset(x), batch_size, shuffle=True)`` and the same zero_g
 ``loss.item()`` / step. Both train copies of the same initialised model with Adam on the same loss,
 batch size and number of steps, on the same images; the rounds alternate which loop goes first, and
 the medians of the rounds are compared. Reported: images per second of each loop and their ratio, for
-the MLP VAE of chapters 3-4 (:func:`aevae.config.book_net`) and for chapter 5's model (see
+the MLP VAE of chapters 3-4 (:func:`aevae.config.book_net`) and for chapter 6's model (see
 :func:`chapter5_model`).
 
 **Speed.** (1) The machine's fp32 matrix-multiply peak (:func:`matmul_peak`: square ``torch.mm`` of a
@@ -117,7 +117,7 @@ def linear_ae(steps: int) -> Workload:
 
 
 def chapter5_model(steps: int) -> Workload:
-    """Chapter 5's model: a beta-VAE on dSprites-style shapes (:mod:`aevae.shapes`), with the chapter's
+    """Chapter 6's model: a beta-VAE on dSprites-style shapes (:mod:`aevae.shapes`), with the chapter's
     own configuration from :mod:`aevae.config` (32 x 32 shapes, MLP 1024-256-256-10, batch 128) and
     objective (:func:`aevae.disentangle.beta_vae_objective`; the cost is the same for every beta)."""
     from aevae.config import SHAPES_NET, SHAPES_RESOLUTION, SHAPES_TRAIN
@@ -653,7 +653,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, metavar="NAME",
                         help=f"run these benchmarks only, of {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--steps", type=int, default=200, help="training steps per timed run (MLP VAE, linear AE)")
-    parser.add_argument("--steps-chapter5", type=int, default=200, help="training steps per timed run, chapter 5")
+    parser.add_argument("--steps-chapter5", type=int, default=200, help="training steps per timed run, chapter 6")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads for the throughput runs (default: torch's own, one per core)")
     parser.add_argument("--repeats", type=int, default=3,

@@ -59,7 +59,7 @@ def test_the_real_workloads_are_defined(bench):
     for make in (bench.mlp_vae, bench.chapter5_model, bench.linear_ae):
         try:
             work = make(2)
-        except ImportError:  # chapter 5's module may not be in this checkout yet; the benchmark skips it
+        except ImportError:  # chapter 6's module may not be in this checkout yet; the benchmark skips it
             assert make is bench.chapter5_model
             continue
         model = work.make_model()

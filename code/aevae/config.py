@@ -1,4 +1,4 @@
-"""The book's shared architectures and training budgets: the Fashion-MNIST chapters (2-4) and chapter 5.
+"""The book's shared architectures and training budgets: the Fashion-MNIST chapters (2-4) and chapter 6.
 
 Chapters 2, 3 and 4 build every AE and VAE from these, so the models differ only where the chapter
 says they do (the encoder's head and the objective).
@@ -25,7 +25,7 @@ def book_net(latent_dim: int) -> NetConfig:
 BOOK_TRAIN = TrainConfig(epochs=8, batch_size=128, lr=1e-3, seed=0)
 
 
-# Chapter 5: dSprites-style shapes (aevae.shapes) with the full factor grid drawn at 32 x 32, an MLP
+# Chapter 6: dSprites-style shapes (aevae.shapes) with the full factor grid drawn at 32 x 32, an MLP
 # 1024 -> 256 -> 256 -> 10 and back, trained for 10 epochs over 20,000 shapes (1,570 Adam steps) per
 # model and seed. benchmarks/run.py times this configuration.
 SHAPES_RESOLUTION = 32

@@ -1,4 +1,4 @@
-"""Disentanglement, measured where the true factors are known (chapter 5).
+"""Disentanglement, measured where the true factors are known (chapter 6).
 
 Three published metrics, each computed from a *pool* of encoded images whose factor indices are known
 (see :mod:`aevae.shapes`), plus the per-unit quantities the thread argues about:

@@ -165,7 +165,7 @@ class DataSpec:
     """Where a job's training tensor comes from: a name in :data:`DATASETS` and its arguments.
 
     ``DataSpec("fashion-mnist")`` is the 60,000 training images (N, 784) in [0, 1];
-    ``DataSpec("shapes", n=20_000, seed=1)`` chapter 5's shapes. ``first`` keeps the first n rows only.
+    ``DataSpec("shapes", n=20_000, seed=1)`` chapter 6's shapes. ``first`` keeps the first n rows only.
     """
 
     name: str = "fashion-mnist"

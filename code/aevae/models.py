@@ -50,7 +50,7 @@ _ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "identity": nn.
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Architecture shared by the AE and the VAE (chapters 2-5)."""
+    """Architecture shared by the AE and the VAE (chapters 2-6)."""
 
     input_dim: int = 784
     hidden: tuple[int, ...] = (512, 256)

@@ -1,4 +1,4 @@
-"""Recurrent models of sequences for chapter 6: a deterministic RNN, and the variational RNN (VRNN) of
+"""Recurrent models of sequences for chapter 7: a deterministic RNN, and the variational RNN (VRNN) of
 Chung et al. (2015) with a fixed N(0, I) prior (VRNN-I) or a learned sequential prior (VRNN).
 
 All three share one recurrent core and the same sizes (:class:`RecurrentConfig`), so only the latent

@@ -1,4 +1,4 @@
-"""Sequence data for chapter 6: synthetic pen strokes with an exact density, and Fashion-MNIST read row
+"""Sequence data for chapter 7: synthetic pen strokes with an exact density, and Fashion-MNIST read row
 by row.
 
 **Pen strokes.** A stroke is a sequence of 2-D pen offsets ``x_t`` (as in Graves 2013, who models

@@ -116,3 +116,52 @@ def test_record_results_refuses_timings():
         record_results("99_test", {"mse": 0.1, "train_seconds": {"AE": 3.0}})
     with pytest.raises(ValueError, match="wall_seconds"):
         record_results("99_test", {"nested": [{"wall_seconds": 1.0}]})
+
+
+def test_claims_records_value_bound_and_verdict():
+    claims = book.Claims()
+    assert claims.check("variance kept at k=2", np.float64(0.4712), lo=0.44, hi=0.50)
+    assert claims.check("at least 75 components", 84, lo=75)
+    assert claims.check("gap below 0.1%", torch.tensor(0.05), hi=0.1)
+    assert claims.check("MSE falls with k", [0.05, 0.02, 0.015], holds=True, bound="decreasing")
+    assert claims.check("bounds are inclusive", 95, lo=75, hi=95)
+    df = claims.table()
+    assert list(df.columns) == ["statement", "measured", "bound", "holds"]
+    assert list(df.index) == [1, 2, 3, 4, 5]
+    assert df.loc[1].tolist() == ["variance kept at k=2", "0.4712", "0.44 to 0.5", "✓"]
+    assert df.loc[2, "bound"] == "≥ 75" and df.loc[3, "bound"] == "≤ 0.1"
+    assert df.loc[3, "measured"] == "0.05"  # a tensor is shown as its number, not tensor(0.05)
+    assert df.loc[4, "measured"] == "0.05, 0.02, 0.015" and df.loc[4, "bound"] == "decreasing"
+    assert claims.assert_all() is claims
+    html = claims._repr_html_()
+    assert "<table" in html and "MSE falls with k" in html and "tensor(" not in html
+    assert "variance kept at k=2" in repr(claims)
+
+
+def test_claims_fail_at_the_end_naming_every_broken_statement():
+    claims = book.Claims()
+    assert not claims.check("two components keep 44-50%", 0.60, lo=0.44, hi=0.50)
+    assert claims.check("fine", 1.0, hi=2.0)
+    assert not claims.check("falls with k", [1, 2], holds=False, bound="decreasing")
+    assert not claims.check("nan never holds", float("nan"), lo=0.0)
+    assert claims.failed == ["two components keep 44-50%", "falls with k", "nan never holds"]
+    assert claims.table()["holds"].tolist() == ["✗ FAILS", "✓", "✗ FAILS", "✗ FAILS"]
+    with pytest.raises(AssertionError, match=r"3 of 4 claims fail") as err:
+        claims.assert_all()
+    for statement in claims.failed:
+        assert statement in str(err.value)
+    assert "fine" not in str(err.value).split("fail:")[1]
+
+
+def test_claims_refuse_unbounded_or_ambiguous_checks():
+    claims = book.Claims()
+    with pytest.raises(ValueError, match="give a bound"):
+        claims.check("no bound", 1.0)
+    with pytest.raises(ValueError, match="not both"):
+        claims.check("both", 1.0, lo=0, holds=True)
+    with pytest.raises(TypeError, match="need a number"):
+        claims.check("a string in an interval", "abc", lo=0)
+    with pytest.raises(ValueError, match="statement"):
+        claims.check("", 1.0, lo=0)
+    with pytest.raises(AssertionError, match="no claims"):
+        book.Claims().assert_all()

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 __all__ = ["setup", "seed_everything", "pick_device", "glue", "progress", "in_colab", "show_source", "record_results", "plain", "REPOSITORY_URL", "BOOK_THREADS",
-           "book_threads"]
+           "book_threads", "Claims"]
 
 T = TypeVar("T")
 
@@ -257,3 +257,122 @@ def _compare(old, new, rtol: float, atol: float, where: str = "") -> list[str]:
     elif old == new:
         return []
     return [f"{where.rstrip('.')}: file has {old!r}, chapter gives {new!r}"]
+
+
+class Claims:
+    """A chapter's quantitative statements, each with the measured value, its bound and whether it holds.
+
+    The claims cell of a chapter collects every statement with :meth:`check` and ends with
+    :meth:`assert_all`: that renders one compact table (statement, measured, bound, holds) and raises an
+    :class:`AssertionError` naming *every* failing statement, so a chapter whose text a re-run contradicts
+    still fails to execute (and nbval fails) — while the page shows a table instead of a wall of asserts::
+
+        claims = Claims()
+        claims.check("two components keep 44-50% of the variance", cum[1], lo=0.44, hi=0.50)
+        claims.check("test MSE falls with k", mse_list, holds=all(a > b for a, b in zip(mse_list, mse_list[1:])),
+                     bound="decreasing")
+        claims.assert_all()
+
+    Bounds are inclusive: a claim with ``lo`` and/or ``hi`` holds when ``lo <= value <= hi``. A claim that
+    is not an interval (an ordering, a comparison of two measurements) passes ``holds=`` explicitly, with
+    ``bound=`` saying in words what was required.
+    """
+
+    COLUMNS = ("statement", "measured", "bound", "holds")
+
+    def __init__(self, digits: int = 4):
+        self.digits = digits
+        self.rows: list[dict] = []
+
+    def check(self, statement: str, value, lo=None, hi=None, holds=None, bound: str | None = None) -> bool:
+        """Record one statement; return whether it holds."""
+        import math
+
+        if not isinstance(statement, str) or not statement.strip():
+            raise ValueError("a claim needs a statement (a non-empty string).")
+        value = plain(value)
+        if holds is not None:
+            if lo is not None or hi is not None:
+                raise ValueError(f"claim {statement!r}: give either lo/hi or holds, not both.")
+            holds = bool(plain(holds))
+        elif lo is None and hi is None:
+            raise ValueError(f"claim {statement!r}: give a bound (lo and/or hi) or holds=.")
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"claim {statement!r}: lo/hi need a number, got {type(value).__name__}.")
+            holds = (not math.isnan(value) and (lo is None or value >= lo) and (hi is None or value <= hi))
+        if bound is None:
+            bound = self._bound(lo, hi)
+        self.rows.append({"statement": statement, "measured": self._fmt(value), "bound": bound,
+                          "holds": holds})
+        return holds
+
+    def _fmt(self, value) -> str:
+        value = plain(value)
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            return f"{value:.{self.digits}g}"
+        if isinstance(value, (list, tuple)):
+            return ", ".join(self._fmt(v) for v in value)
+        if isinstance(value, dict):
+            return ", ".join(f"{k}: {self._fmt(v)}" for k, v in value.items())
+        if isinstance(value, (np.ndarray, torch.Tensor)):
+            return self._fmt([plain(v) for v in value.reshape(-1)])
+        return str(value)
+
+    def _bound(self, lo, hi) -> str:
+        if lo is not None and hi is not None:
+            return f"{self._fmt(lo)} to {self._fmt(hi)}"
+        if lo is not None:
+            return f"≥ {self._fmt(lo)}"
+        if hi is not None:
+            return f"≤ {self._fmt(hi)}"
+        return ""
+
+    @property
+    def failed(self) -> list[str]:
+        return [r["statement"] for r in self.rows if not r["holds"]]
+
+    def table(self):
+        """The claims as a pandas DataFrame (one row per statement, numbered from 1)."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+        df["holds"] = df["holds"].map({True: "✓", False: "✗ FAILS"})
+        df.index = pd.RangeIndex(1, len(df) + 1)
+        return df
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", None):
+            return self.table().to_html(classes="dataframe claims-table", justify="left", escape=True)
+
+    def __repr__(self) -> str:
+        import pandas as pd
+
+        df = self.table()
+        width = max([len("statement"), *(len(t) for t in df["statement"])])
+        with pd.option_context("display.max_colwidth", None, "display.width", 250):
+            return df.to_string(formatters={"statement": lambda t: t.ljust(width)}, justify="left")
+
+    def assert_all(self) -> "Claims":
+        """Raise an AssertionError naming every failing statement (after showing the table, in a notebook);
+        return ``self``, which renders as the table, when every claim holds."""
+        if not self.rows:
+            raise AssertionError("no claims were checked.")
+        failed = self.failed
+        if failed:
+            try:
+                from IPython import get_ipython
+                from IPython.display import display
+
+                if get_ipython() is not None:
+                    display(self)
+            except ImportError:  # pragma: no cover
+                pass
+            raise AssertionError(f"{len(failed)} of {len(self.rows)} claims fail:\n  " + "\n  ".join(failed))
+        return self

@@ -10,7 +10,8 @@ import torch
 
 from .data import CLASSES
 
-__all__ = ["image_grid", "show_images", "latent_scatter", "image_rows"]
+__all__ = ["image_grid", "show_images", "latent_scatter", "image_rows", "principal_directions",
+           "cumulative_variance", "curves"]
 
 
 def _as_images(images, side: int | None = None) -> np.ndarray:
@@ -87,3 +88,67 @@ def latent_scatter(z, labels, ax=None, title: str | None = None, s: float = 2.0,
     if title:
         ax.set_title(title)
     return ax
+
+
+def principal_directions(mean, components, n: int = 15, side: int = 28):
+    """The mean image and the first ``n`` principal directions (columns of ``components``, (D, >=n)) as
+    images: positive weights red, negative blue, each on its own symmetric scale. Returns the figure."""
+    mean, components = (_numpy(a) for a in (mean, components))
+    cols = int(np.ceil((n + 1) / 2))
+    fig, axes = plt.subplots(2, cols, figsize=(1.4 * cols, 3.2))
+    axes.flat[0].imshow(mean.reshape(side, side), cmap="gray_r")
+    axes.flat[0].set_title("mean")
+    for i, ax in enumerate(axes.flat[1:n + 1]):
+        comp = components[:, i].reshape(side, side)
+        lim = float(np.abs(comp).max())
+        ax.imshow(comp, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"PC {i + 1}")
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def cumulative_variance(cum, marks: Sequence[int] = (2, 16, 32), level: float = 0.9, ax=None):
+    """The cumulative explained-variance curve (``cum[k-1]`` for k = 1..D) on a log k axis, with the
+    values at ``marks`` annotated and a dashed line at ``level``. Returns the axes."""
+    cum = _numpy(cum)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(np.arange(1, len(cum) + 1), cum, color="C0")
+    for k in marks:
+        ax.plot(k, cum[k - 1], "o", color="C3")
+        ax.annotate(f"k={k}: {100 * cum[k - 1]:.1f}%", (k, float(cum[k - 1])), textcoords="offset points",
+                    xytext=(8, -12))
+    ax.axhline(level, ls="--", color="gray", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("number of components k")
+    ax.set_ylabel("cumulative explained variance")
+    ax.set_ylim(0, 1.01)
+    return ax
+
+
+def curves(x, series: dict, xlabel: str, ylabel: str, logx=None, logy: bool = False, style: str = "o-",
+           hline: tuple | None = None, ax=None, **plot_kwargs):
+    """Several curves over the same ``x`` (``series``: legend label -> y values, or -> (x, y) for a curve
+    with its own x), optional log axes (``logx``: None, True or a base) and a dashed reference line
+    ``hline = (y, label)``. Returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, ys in series.items():
+        xs, ys = ys if isinstance(ys, tuple) else (x, ys)
+        ax.plot(_numpy(xs), _numpy(ys), style, label=label, **plot_kwargs)
+    if hline is not None:
+        ax.axhline(float(hline[0]), ls="--", color="gray", lw=1, label=hline[1])
+    if logx:
+        ax.set_xscale("log", **({} if logx is True else {"base": logx}))
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax
+
+
+def _numpy(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)

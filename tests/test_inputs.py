@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from aevae import data as aedata
 from aevae import disentangle as dis
-from aevae import latent, linear, metrics, models, objectives, pca, recurrent, sequences, shapes, vae_eval
+from aevae import knob, latent, linear, metrics, models, objectives, pca, recurrent, sequences, shapes, vae_eval
 
 EXAMPLES = int(os.environ.get("AEVAE_HYPOTHESIS_EXAMPLES", "12"))
 COUNTS: dict[str, Counter] = defaultdict(Counter)
@@ -520,6 +520,53 @@ def _(d):
                 lambda **a: built(cls, c).sample(**a), lambda out: _shape(out[0], (n, length, c.x_dim)))
 
 
+@spec("MDNRNN")
+def _(d):
+    return Case({"config": _rcfg(d), "components": d.draw(st.integers(1, 5))},
+                {"components": INT_ARG, "config": ["string"]}, recurrent.MDNRNN)
+
+
+@spec("MDNRNN.forward")
+def _(d):
+    c = _rcfg(d)
+    x, b = _seqs(d, c)
+    bad = X_SEQ + (["above 1"] if c.likelihood == "bernoulli" else [])
+    return Case({"x": x}, {"x": bad}, lambda x: built(recurrent.MDNRNN, c, 3)(x),
+                lambda out: _shape(out.log_px, x.shape[:2]))
+
+
+@spec("MDNRNN.sample")
+def _(d):
+    c = _rcfg(d)
+    n, length = d.draw(st.integers(1, 3)), d.draw(st.integers(1, 5))
+    prefix, _ = _seqs(d, c, n)
+    return Case({"n": n, "length": length, "generator": gen(d), "prefix": prefix},
+                {"n": INT_ARG, "length": INT_ARG, "generator": ["not a generator"],
+                 "prefix": ["nan", "extra column", "one row fewer", "list"] if n > 1 else ["nan", "extra column"]},
+                lambda **a: built(recurrent.MDNRNN, c, 2).sample(**a), lambda out: _shape(out[0], (n, length, c.x_dim)))
+
+
+@spec("mixture_log_prob")
+def _(d):
+    likelihood = d.draw(st.sampled_from(["gaussian", "bernoulli"]))
+    b, j, dim = d.draw(st.integers(1, 4)), d.draw(st.integers(1, 4)), d.draw(st.integers(1, 3))
+    x = rand(d, b, dim).round() if likelihood == "bernoulli" else randn(d, b, dim)
+    params = randn(d, b, j, 2 * dim if likelihood == "gaussian" else dim)
+    bad_x = ["nan", "extra column", "list"] + (["above 1", "below 0"] if likelihood == "bernoulli" else ["inf"])
+    return Case({"x": x, "logits": randn(d, b, j), "params": params, "likelihood": likelihood},
+                {"x": bad_x, "logits": ["nan", "inf", "extra column", "list"],
+                 "params": ["nan", "extra column", "flattened to 1-D", "list"], "likelihood": ["string"]},
+                recurrent.mixture_log_prob, lambda out: _shape(out, (b,)))
+
+
+@spec("mdn_rnn_loss")
+def _(d):
+    c = _rcfg(d)
+    x, _ = _seqs(d, c)
+    return Case({"model": built(recurrent.MDNRNN, c, 2), "x": x}, {"x": X_SEQ, "model": ["string"]},
+                recurrent.mdn_rnn_loss, lambda out: _shape(out, ()))
+
+
 @spec("vrnn_loss")
 def _(d):
     c = _rcfg(d)
@@ -753,6 +800,62 @@ def _(d):
     return Case({"beta": d.draw(st.floats(0, 100))}, {"beta": NONNEG_NUMBER}, dis.beta_vae_objective)
 
 
+# knob.py ----------------------------------------------------------------------------------------------
+
+@spec("rae_loss")
+def _(d):
+    c = net(d)
+    x, _ = images_for(d, c, binary=True)
+    return Case({"model": built(models.Autoencoder, c), "x": x, "code_weight": d.draw(st.floats(0, 2)),
+                 "decoder_l2": d.draw(st.floats(0, 1e-2))},
+                {"x": X_MODEL + ["above 1"], "code_weight": NONNEG_NUMBER, "decoder_l2": NONNEG_NUMBER},
+                knob.rae_loss, lambda out: _shape(out, ()))
+
+
+@spec("fit_mixture")
+def _(d):
+    k = d.draw(st.integers(1, 3))
+    return Case({"z_fit": randn(d, 30, k), "z_val": randn(d, d.draw(st.integers(1, 8)), k),
+                 "components": d.draw(st.sampled_from([(1,), (1, 2)]))},
+                {"z_fit": ["nan", "inf", "flattened to 1-D", "integer dtype", "list"],
+                 "z_val": ["nan", "extra column", "list"]},
+                knob.fit_mixture, lambda out: _shape(out.best.means, (out.best.n_components, k)))
+
+
+@spec("MixtureFit.sample")
+def _(d):
+    fit = knob.fit_mixture(randn(d, 30, 2), randn(d, 5, 2), (1, 2)).best
+    n = d.draw(st.integers(1, 6))
+    return Case({"n": n, "generator": gen(d)}, {"n": INT_ARG, "generator": ["not a generator"]}, fit.sample,
+                lambda out: _shape(out, (n, 2)))
+
+
+@spec("MixtureFit.log_prob")
+def _(d):
+    fit = knob.fit_mixture(randn(d, 30, 2), randn(d, 5, 2), (1, 2)).best
+    z = randn(d, d.draw(st.integers(1, 6)), 2)
+    return Case({"z": z}, {"z": ["nan", "inf", "extra column", "flattened to 1-D", "list"]}, fit.log_prob,
+                lambda out: _shape(out, (z.shape[0],)))
+
+
+@spec("path_evenness")
+def _(d):
+    b, k = d.draw(st.integers(1, 4)), d.draw(st.integers(1, 3))
+    return Case({"decode": lambda z: torch.tanh(z.repeat(1, 2)), "za": randn(d, b, k), "zb": randn(d, b, k),
+                 "steps": d.draw(st.integers(2, 6))},
+                {"za": ["nan", "extra column", "list"], "zb": ["inf", "integer dtype"], "steps": INT_ARG},
+                knob.path_evenness, lambda out: _shape(out["detour"], (b,)))
+
+
+@spec("off_data_fraction")
+def _(d):
+    k = d.draw(st.integers(1, 3))
+    return Case({"z_ref": randn(d, 12, k), "z_query": randn(d, d.draw(st.integers(1, 6)), k),
+                 "z_calib": randn(d, d.draw(st.integers(1, 6)), k)},
+                {"z_ref": ["nan", "list"], "z_query": ["inf", "extra column"], "z_calib": ["nan", "integer dtype"]},
+                knob.off_data_fraction, lambda out: None if 0 <= out <= 1 else pytest.fail(f"fraction {out}"))
+
+
 # shapes.py --------------------------------------------------------------------------------------------
 
 @spec("render_values")
@@ -865,6 +968,14 @@ def _(d):
     return Case({"n": d.draw(st.integers(2, 50)), "generator": gen(d)},
                 {"n": INT_ARG, "generator": ["not a generator"]}, proc.entropy,
                 lambda out: _finite(out) or pytest.fail("non-finite"))
+
+
+@spec("read_moves")
+def _(d):
+    proc = sequences.StrokeProcess(length=d.draw(st.integers(2, 6)))
+    x = proc.sample(d.draw(st.integers(1, 4)), torch.Generator().manual_seed(seed(d))).x
+    return Case({"proc": proc, "x": x}, {"x": X_STROKE + ["no rows"], "proc": ["string"]}, sequences.read_moves,
+                lambda out: _shape(out.moves, x.shape[:2]))
 
 
 @spec("strokes_to_paths")

@@ -74,3 +74,15 @@ def test_eval_classifier_trains_deterministically():
     assert torch.equal(a.features(x[:5]), b.features(x[:5]))
     assert a.features(x[:5]).shape == (5, 256)
     assert isinstance(a.model, EvalClassifier)
+
+
+def test_sample_quality_many_equals_sample_quality_per_set():
+    from aevae.metrics import EvalClassifier, TrainedClassifier, sample_quality, sample_quality_many
+
+    torch.manual_seed(0)
+    clf = TrainedClassifier(EvalClassifier().eval(), 0.0, 0.0)
+    real = torch.rand(60, 784)
+    sets = {"a": torch.rand(60, 784), "b": torch.rand(60, 784) * 0.5}
+    many = sample_quality_many(clf, real, sets)
+    for name, images in sets.items():
+        assert many[name] == sample_quality(clf, real, images)

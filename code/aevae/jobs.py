@@ -41,7 +41,7 @@ from torch import nn
 from .train import History, NonFiniteLossError, TrainConfig, fit
 
 __all__ = ["DataSpec", "TrainJob", "JobResult", "JobError", "MODELS", "LOSSES", "TRANSFORMS", "DATASETS",
-           "run_job", "run_jobs", "model_cache", "cache_dir", "source_digest", "default_workers"]
+           "run_job", "run_jobs", "parallel_map", "model_cache", "cache_dir", "source_digest", "default_workers"]
 
 
 # ------------------------------------------------------------------------------------------- registries
@@ -65,6 +65,11 @@ def _rnn(config):
     return RNN(config)
 
 
+def _mdn_rnn(config, components: int = 3):
+    from .recurrent import MDNRNN
+    return MDNRNN(config, components=components)
+
+
 def _vrnn(config, prior: str = "learned"):
     from .recurrent import VRNN
     return VRNN(config, prior=prior)
@@ -72,7 +77,7 @@ def _vrnn(config, prior: str = "learned"):
 
 #: model name -> builder(config, **model_kwargs) returning an nn.Module
 MODELS: dict[str, Callable[..., nn.Module]] = {
-    "ae": _autoencoder, "vae": _vae, "gaussian_vae": _gaussian_vae, "rnn": _rnn, "vrnn": _vrnn,
+    "ae": _autoencoder, "vae": _vae, "gaussian_vae": _gaussian_vae, "rnn": _rnn, "mdn_rnn": _mdn_rnn, "vrnn": _vrnn,
 }
 
 
@@ -103,9 +108,19 @@ def _loss_ae_bernoulli():
     return ae_bernoulli_loss
 
 
+def _loss_rae(code_weight: float = 1.0, decoder_l2: float = 1e-3):
+    from .knob import rae_loss
+    return functools.partial(rae_loss, code_weight=code_weight, decoder_l2=decoder_l2)
+
+
 def _loss_rnn():
     from .recurrent import rnn_loss
     return rnn_loss
+
+
+def _loss_mdn_rnn():
+    from .recurrent import mdn_rnn_loss
+    return mdn_rnn_loss
 
 
 def _loss_vrnn_warmup(steps: int):
@@ -116,7 +131,8 @@ def _loss_vrnn_warmup(steps: int):
 #: loss name -> factory(**loss_kwargs) returning loss_fn(model, batch, generator) -> scalar
 LOSSES: dict[str, Callable[..., Callable]] = {
     "ae": _loss_ae, "vae": _loss_vae, "gaussian_vae": _loss_gaussian_vae, "denoising": _loss_denoising,
-    "ae_bernoulli": _loss_ae_bernoulli, "rnn": _loss_rnn, "vrnn_warmup": _loss_vrnn_warmup,
+    "ae_bernoulli": _loss_ae_bernoulli, "rae": _loss_rae, "rnn": _loss_rnn, "mdn_rnn": _loss_mdn_rnn,
+    "vrnn_warmup": _loss_vrnn_warmup,
 }
 
 
@@ -147,8 +163,22 @@ def _shapes(n: int, seed: int, resolution: int = 32) -> torch.Tensor:
     return images
 
 
+def _fashion_mnist_rows(split: str = "train") -> torch.Tensor:
+    from .data import load_fashion_mnist
+    from .sequences import images_to_sequences
+    return images_to_sequences(load_fashion_mnist(split).images)
+
+
+@functools.lru_cache(maxsize=4)
+def _strokes(n: int, seed: int) -> torch.Tensor:
+    from .sequences import StrokeProcess
+    return StrokeProcess().sample(n, torch.Generator().manual_seed(seed)).x
+
+
 #: data-set name -> loader(**params) returning the whole training tensor (N, ...), cached per process
-DATASETS: dict[str, Callable[..., torch.Tensor]] = {"fashion-mnist": _fashion_mnist, "shapes": _shapes}
+DATASETS: dict[str, Callable[..., torch.Tensor]] = {
+    "fashion-mnist": _fashion_mnist, "shapes": _shapes, "fashion-mnist-rows": _fashion_mnist_rows, "strokes": _strokes,
+}
 
 
 # ------------------------------------------------------------------------------------------------ jobs
@@ -481,13 +511,22 @@ def _parallel(jobs: list[TrainJob], digest: str, location: str | None, n_jobs: i
                 joblib.delayed(_run_one)(j, digest, location, r) for j, r in zip(jobs, retrain))
     if n_jobs == 1 or len(jobs) == 1:
         return [_run_one(j, digest, location, r) for j, r in zip(jobs, retrain)]
+    return parallel_map(_run_one, [(j, digest, location, r) for j, r in zip(jobs, retrain)], n_jobs)
+
+
+def parallel_map(fn: Callable, calls: Sequence[tuple], n_jobs: int | None = None) -> list:
+    """``[fn(*args) for args in calls]`` in joblib/loky worker processes (``n_jobs``, default
+    :func:`default_workers`), in order. The workers are stopped afterwards rather than after loky's idle
+    timeout: each holds torch and a copy of its data (about 0.6 GB), which would otherwise add to the
+    notebook's own memory peak."""
+    n_jobs = default_workers() if n_jobs is None else n_jobs
+    if n_jobs == 1 or len(calls) <= 1:
+        return [fn(*args) for args in calls]
     import joblib
     from joblib.externals.loky import get_reusable_executor
 
     try:
-        return joblib.Parallel(n_jobs=min(n_jobs, len(jobs)), backend="loky")(
-            joblib.delayed(_run_one)(j, digest, location, r) for j, r in zip(jobs, retrain))
+        return joblib.Parallel(n_jobs=min(n_jobs, len(calls)), backend="loky")(
+            joblib.delayed(fn)(*args) for args in calls)
     finally:
-        # Stop the workers now rather than after loky's idle timeout: each holds torch and a copy of the
-        # training data (about 0.6 GB), which would add to the notebook's own peak during evaluation.
         get_reusable_executor().shutdown(wait=True)

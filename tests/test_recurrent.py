@@ -3,15 +3,19 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
 
 from aevae.objectives import gaussian_kl
 from aevae.recurrent import (
+    MDNRNN,
     RNN,
     VRNN,
     KLWarmup,
     RecurrentConfig,
+    count_parameters,
     gaussian_kl_diag,
+    mdn_rnn_loss,
+    mixture_log_prob,
     rnn_loss,
     sequence_nll,
     vrnn_elbo,
@@ -26,7 +30,7 @@ BERN = RecurrentConfig(x_dim=3, z_dim=2, h_dim=8, hidden=8, likelihood="bernoull
 
 def _models(cfg):
     torch.manual_seed(0)
-    return {"rnn": RNN(cfg), "vrnn-i": VRNN(cfg, prior="fixed"), "vrnn": VRNN(cfg)}
+    return {"rnn": RNN(cfg), "mdn-rnn": MDNRNN(cfg, 3), "vrnn-i": VRNN(cfg, prior="fixed"), "vrnn": VRNN(cfg)}
 
 
 def test_kl_between_two_diagonal_gaussians_matches_torch_distributions():
@@ -76,7 +80,7 @@ def test_rnn_gaussian_density_integrates_to_one():
     assert abs(float(dens.sum()) * float(grid[1] - grid[0]) ** 2 - 1) < 1e-3
 
 
-@pytest.mark.parametrize("name", ["rnn", "vrnn-i", "vrnn"])
+@pytest.mark.parametrize("name", ["rnn", "mdn-rnn", "vrnn-i", "vrnn"])
 def test_causal_and_backpropagates_through_the_whole_sequence(name):
     """No look-ahead: changing x_t leaves the terms of earlier steps unchanged. No truncated BPTT: the
     loss of the last step has a gradient with respect to the first input, through the hidden state."""
@@ -181,3 +185,68 @@ def test_kl_warmup_reaches_the_elbo_and_training_runs():
         VRNN(GAUSS, prior="mixture")
     with pytest.raises(ValueError):
         RecurrentConfig(likelihood="poisson")
+
+
+def test_mixture_log_prob_matches_torch_mixture_same_family():
+    g = torch.Generator().manual_seed(14)
+    logits = torch.randn(5, 4, 3, generator=g)  # (..., J=3)
+    mean, logvar = torch.randn(5, 4, 3, 2, generator=g), torch.randn(5, 4, 3, 2, generator=g)
+    x = torch.randn(5, 4, 2, generator=g)
+    ref = MixtureSameFamily(Categorical(logits=logits), Independent(Normal(mean, (0.5 * logvar).exp()), 1))
+    torch.testing.assert_close(mixture_log_prob(x, logits, torch.cat([mean, logvar], -1)), ref.log_prob(x))
+    bits = torch.bernoulli(torch.full((5, 4, 6), 0.3), generator=g)
+    comp_logits = torch.randn(5, 4, 3, 6, generator=g)
+    ref = MixtureSameFamily(Categorical(logits=logits), Independent(Bernoulli(logits=comp_logits), 1))
+    torch.testing.assert_close(mixture_log_prob(bits, logits, comp_logits, "bernoulli"), ref.log_prob(bits))
+    # one component, or J equal components, is that component's own density
+    one = mixture_log_prob(x, logits[..., :1], torch.cat([mean, logvar], -1)[..., :1, :])
+    torch.testing.assert_close(one, Independent(Normal(mean[..., 0, :], (0.5 * logvar[..., 0, :]).exp()), 1).log_prob(x))
+    with pytest.raises(ValueError, match="params"):
+        mixture_log_prob(x, logits, mean)  # (..., J, 2) is not (mean, logvar) for 2-D x
+    with pytest.raises(ValueError, match="likelihood"):
+        mixture_log_prob(x, logits, torch.cat([mean, logvar], -1), "poisson")
+
+
+@pytest.mark.parametrize("cfg", [GAUSS, BERN], ids=["gaussian", "bernoulli"])
+def test_mdn_rnn_step_is_the_mixture_of_its_emission_and_its_loss_is_the_exact_nll(cfg):
+    torch.manual_seed(15)
+    m = MDNRNN(cfg, 4)
+    x = torch.rand(3, 5, cfg.x_dim, generator=torch.Generator().manual_seed(16)).round()
+    with torch.no_grad():
+        h = torch.zeros(3, cfg.h_dim)
+        for t in range(5):  # rebuild every step's distribution by hand from the emission network
+            params = m.emission(h)  # (3, J + J * out)
+            logits, comp = params[:, :4], params[:, 4:].reshape(3, 4, cfg.out_dim)
+            if cfg.likelihood == "gaussian":
+                mean, logvar = comp.chunk(2, -1)
+                base = Independent(Normal(mean, (0.5 * logvar).exp()), 1)
+            else:
+                base = Independent(Bernoulli(logits=comp), 1)
+            ref = MixtureSameFamily(Categorical(logits=logits), base).log_prob(x[:, t])
+            torch.testing.assert_close(m(x).log_px[:, t], ref)
+            h = m.cell(m.phi_x(x[:, t]), h)
+    torch.testing.assert_close(mdn_rnn_loss(m, x), sequence_nll(m, x).mean())
+    torch.testing.assert_close(sequence_nll(m, x), -m(x).log_px.sum(1))
+    assert count_parameters(m) - count_parameters(_models(cfg)["rnn"]) == (cfg.hidden + 1) * (4 * (1 + cfg.out_dim) - cfg.out_dim)
+    with pytest.raises(TypeError):
+        mdn_rnn_loss(_models(cfg)["rnn"], x)
+    with pytest.raises(ValueError):
+        MDNRNN(cfg, 0)
+
+
+def test_mdn_rnn_likelihood_is_normalised_and_its_sampler_draws_the_mixture():
+    torch.manual_seed(17)
+    m = MDNRNN(BERN, 3)
+    seqs = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3 * 3))).reshape(-1, 3, 3)  # all 512 (T=3, D=3)
+    with torch.no_grad():
+        total = torch.logsumexp(-sequence_nll(m, seqs), 0)
+        assert abs(float(total)) < 1e-5
+        xs, means = m.sample(20000, 3, torch.Generator().manual_seed(18))
+        first = m.output.mean(m.emission(torch.zeros(1, BERN.h_dim)))[0]  # the mixture's pixel marginals
+    keys, counts = xs.reshape(-1, 9).unique(dim=0, return_counts=True)
+    with torch.no_grad():
+        probs = (-sequence_nll(m, keys.reshape(-1, 3, 3))).exp()
+    empirical = counts.double() / 20000
+    assert float((empirical - probs.double()).abs().max()) < 0.01  # sampled sequences follow the density
+    torch.testing.assert_close(xs[:, 0].mean(0), first, atol=0.015, rtol=0)
+    torch.testing.assert_close(means[:, 0], first.expand(20000, -1))

@@ -8,6 +8,7 @@ from aevae.sequences import (
     StrokeProcess,
     fashion_mnist_sequences,
     images_to_sequences,
+    read_moves,
     sequences_to_images,
     strokes_to_paths,
 )
@@ -141,3 +142,27 @@ def test_moment_matched_gaussian_is_the_best_single_gaussian_and_exact_when_unim
     xs = straight.sample(50, torch.Generator().manual_seed(8)).x
     torch.testing.assert_close(straight.moment_matched_log_prob_steps(xs)[:, 2:], straight.log_prob_steps(xs)[:, 2:],
                                atol=1e-6, rtol=0)
+
+
+def test_read_moves_recovers_the_generative_moves_and_p_alternate():
+    proc = StrokeProcess(length=12, p_straight=0.3, p_alternate=0.7)
+    s = proc.sample(5000, torch.Generator().manual_seed(9))
+    read = read_moves(proc, s.x)
+    later, true = read.moves[:, 1:], s.move[:, 1:]
+    known = later >= 0  # readable, and a turn with an earlier turn read in the stroke
+    assert (later[known] == true[known]).all()  # every move it names is the move the pen made
+    assert float((later == -1).double().mean()) < 0.03  # 3 sigma: almost every step is readable
+    assert abs(read.turn_back_rate - proc.p_alternate) < 0.02 and read.reversals == 0
+    assert read.on_a_move > 0.97
+    # hand-made strokes (headings 0 = east, 1 = north, 3 = south): straight, turn, back, same, reversal, off
+    e, n, w, south = [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]
+    x = torch.tensor([[e, e, n, e, south, n, [0.5, 0.5], e, n]])
+    m = read_moves(StrokeProcess(), x).moves[0].tolist()
+    # e->e straight; e->n first turn (+1, nothing to compare); n->e turn -1: back; e->s turn -1: same;
+    # s->n reversal; then an offset off every step (unreadable twice); e->n first turn again
+    assert m == [-2, 0, -2, 1, 2, 3, -1, -1, -2]
+    assert read_moves(StrokeProcess(), torch.tensor([[e, n, e, n, w]])).turn_back_rate == 2 / 3
+    with pytest.raises(TypeError):
+        read_moves("strokes", x)
+    with pytest.raises(ValueError):
+        read_moves(proc, x[:, :1])

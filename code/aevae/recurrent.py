@@ -1,11 +1,14 @@
-"""Recurrent models of sequences for chapter 7: a deterministic RNN, and the variational RNN (VRNN) of
+"""Recurrent models of sequences for chapter 7: a deterministic RNN with one output distribution per step,
+the same RNN with a mixture-density output (MDN-RNN, Graves 2013), and the variational RNN (VRNN) of
 Chung et al. (2015) with a fixed N(0, I) prior (VRNN-I) or a learned sequential prior (VRNN).
 
-All three share one recurrent core and the same sizes (:class:`RecurrentConfig`), so only the latent
-structure differs. Notation follows Chung et al. (2015), section 3: ``phi_x``, ``phi_z`` feature
+All four share one recurrent core and the same sizes (:class:`RecurrentConfig`), so only the latent
+structure (and the MDN-RNN's output) differs. Notation follows Chung et al. (2015), section 3: ``phi_x``, ``phi_z`` feature
 extractors, ``h_t`` the GRU state (Cho et al. 2014), ``h_0 = 0``.
 
 - RNN:     p(x_t | x_<t) = p(x_t | h_{t-1}),                         h_t = GRU(phi_x(x_t), h_{t-1}).
+- MDN-RNN: the RNN with a mixture-density output (Graves 2013, section 4.1, eq. 23): p(x_t | h_{t-1}) =
+           sum_j pi_j(h_{t-1}) p_j(x_t | h_{t-1}), J components of the per-step output below.
 - VRNN-I:  prior p(z_t) = N(0, I);
 - VRNN:    prior p(z_t | h_{t-1}) = N(mu_0(h_{t-1}), diag sigma_0^2(h_{t-1}))       (Chung et al. eq. 5);
   both:    encoder q(z_t | x_t, h_{t-1}) = N(mu_z, diag sigma_z^2)([phi_x(x_t), h_{t-1}])   (eq. 9),
@@ -39,10 +42,13 @@ __all__ = [
     "RecurrentConfig",
     "gaussian_kl_diag",
     "RNN",
+    "MDNRNN",
     "VRNN",
     "StepTerms",
     "sequence_nll",
     "rnn_loss",
+    "mixture_log_prob",
+    "mdn_rnn_loss",
     "vrnn_loss",
     "vrnn_elbo",
     "vrnn_iwae_bound",
@@ -103,6 +109,11 @@ class _Output(nn.Module):
         super().__init__()
         self.config = config
 
+    @property
+    def n_params(self) -> int:
+        """Width of the emission network's output."""
+        return self.config.out_dim
+
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """log p(x_t | params), summed over the step's dimensions: (..., D), (..., out) -> (...)."""
         if self.config.likelihood == "bernoulli":
@@ -122,6 +133,70 @@ class _Output(nn.Module):
             return (u < torch.sigmoid(params)).to(params.dtype)
         mean, logvar = params.chunk(2, -1)
         return reparameterize(mean, logvar, generator)
+
+
+def mixture_log_prob(x: torch.Tensor, logits: torch.Tensor, params: torch.Tensor,
+                     likelihood: str = "gaussian") -> torch.Tensor:
+    """log sum_j pi_j p(x | params_j) with pi = softmax(logits), the mixture density of Graves (2013, eq. 23)
+    with diagonal components (no correlation, no end-of-stroke bit), in nats, in log space (logsumexp).
+
+    x (..., D); logits (..., J); params (..., J, P), each component's parameters of the per-step output:
+    P = 2D (mean, log-variance) for ``"gaussian"``, P = D (Bernoulli logits) for ``"bernoulli"``, where a
+    component is a product of independent Bernoullis but the mixture is not. Returns (...).
+    """
+    where = "mixture_log_prob"
+    if likelihood not in {"gaussian", "bernoulli"}:
+        checks.fail(where, "likelihood", "'gaussian' or 'bernoulli'", repr(likelihood))
+    checks.tensor(x, "x", where, dims="(..., D)", check_finite=False)
+    checks.tensor(logits, "logits", where, dims="(..., J)")
+    checks.tensor(params, "params", where, ndim=range(2, 9), dims="(..., J, P)")
+    D = x.shape[-1]
+    P = 2 * D if likelihood == "gaussian" else D
+    if params.shape[-1] != P or params.shape[-2] != logits.shape[-1]:
+        checks.fail(where, "params", f"(..., J, {P}) with J = {logits.shape[-1]} as in logits (..., J), for x "
+                    f"(..., {D}) and a {likelihood} output", checks.describe(params))
+    checks.broadcastable(x.unsqueeze(-2), params[..., :D], "x and params", where)
+    checks.broadcastable(logits, params[..., 0], "logits (..., J) and params (..., J, P)", where)
+    if likelihood == "bernoulli":
+        checks.in_range(x, "x", where, 0, 1, "a Bernoulli output scores binary pixels in [0, 1]")
+        comp = bernoulli_log_prob(x.unsqueeze(-2), params)  # (..., J)
+    else:
+        checks.finite(x, "x", where)
+        mean, logvar = params.chunk(2, -1)
+        comp = gaussian_log_prob(x.unsqueeze(-2), mean, logvar)  # (..., J)
+    return torch.logsumexp(logits.log_softmax(-1) + comp, -1)
+
+
+class _MixtureOutput(_Output):
+    """A mixture of ``components`` per-step outputs; params (..., J + J * out) = [logits, component params]."""
+
+    def __init__(self, config: RecurrentConfig, components: int):
+        super().__init__(config)
+        self.components = components
+
+    @property
+    def n_params(self) -> int:
+        return self.components * (1 + self.config.out_dim)
+
+    def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., J + J * out) -> mixture logits (..., J), component parameters (..., J, out)."""
+        J = self.components
+        return params[..., :J], params[..., J:].unflatten(-1, (J, self.config.out_dim))
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        logits, comp = self.split(params)
+        return mixture_log_prob(x, logits, comp, self.config.likelihood)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        logits, comp = self.split(params)
+        return (logits.softmax(-1).unsqueeze(-1) * super().mean(comp)).sum(-2)  # sum_j pi_j mean_j
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        logits, comp = self.split(params)  # (n, J), (n, J, out)
+        where = generator.device if generator is not None else params.device
+        j = torch.multinomial(logits.softmax(-1).to(where), 1, generator=generator).to(params.device)  # (n, 1)
+        chosen = comp.gather(-2, j.unsqueeze(-1).expand(-1, 1, comp.shape[-1]))[:, 0]  # (n, out)
+        return super().sample(chosen, generator)
 
 
 def _check_sequences(model: nn.Module, x, name: str, where: str, min_steps: int = 1) -> None:
@@ -179,12 +254,17 @@ class RNN(nn.Module):
 
     def __init__(self, config: RecurrentConfig):
         super().__init__()
+        self._build(config, _Output(config))
+
+    def _build(self, config: RecurrentConfig, output: _Output) -> None:
+        if not isinstance(config, RecurrentConfig):
+            checks.fail(type(self).__name__, "config", "a RecurrentConfig", checks.describe(config), kind=TypeError)
         self.config = config
         c = config
         self.phi_x = mlp([c.x_dim, c.hidden, c.hidden], "relu")  # (B, D) -> (B, H)
-        self.emission = _head(c.h_dim, c.hidden, c.out_dim)  # h_{t-1} -> output params
+        self.emission = _head(c.h_dim, c.hidden, output.n_params)  # h_{t-1} -> output params
         self.cell = nn.GRUCell(c.hidden, c.h_dim)
-        self.output = _Output(c)
+        self.output = output
         self.register_forward_pre_hook(_forward_pre_check, with_kwargs=True)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> StepTerms:
@@ -205,7 +285,7 @@ class RNN(nn.Module):
         """Ancestral samples (n, T, D) and the output means they were drawn around (n, T, D).
 
         With ``prefix`` (n, t0, D) the first t0 steps are the given ones (a continuation)."""
-        _check_sample(self, n, length, generator, prefix, "RNN.sample")
+        _check_sample(self, n, length, generator, prefix, f"{type(self).__name__}.sample")
         device = next(self.parameters()).device
         h = torch.zeros(n, self.config.h_dim, device=device)
         xs, means = [], []
@@ -216,6 +296,21 @@ class RNN(nn.Module):
             means.append(self.output.mean(params))
             h = self.cell(self.phi_x(x_t), h)
         return torch.stack(xs, 1), torch.stack(means, 1)
+
+
+class MDNRNN(RNN):
+    """The RNN with a mixture-density output (Graves 2013, section 4.1; Bishop 1994): at every step
+    p(x_t | h_{t-1}) = sum_j pi_j N(x_t; mu_j, diag sigma_j^2) (or a mixture of products of Bernoullis),
+    all J weights and components computed from h_{t-1} by the emission network.
+
+    Same core and widths as :class:`RNN`; only the emission's output layer is wider (J * (1 + out)).
+    Its likelihood is exact (:func:`sequence_nll`); ``forward`` and ``sample`` are the RNN's."""
+
+    def __init__(self, config: RecurrentConfig, components: int = 3):
+        checks.integer(components, "components", "MDNRNN", fix="one mixture component per mode of the next step")
+        nn.Module.__init__(self)
+        self.components = components
+        self._build(config, _MixtureOutput(config, components))
 
 
 class VRNN(nn.Module):
@@ -314,6 +409,14 @@ def sequence_nll(model: RNN, x: torch.Tensor) -> torch.Tensor:
 
 def rnn_loss(model: RNN, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Exact NLL, summed over steps (nats per sequence), mean over the batch."""
+    return sequence_nll(model, x).mean()
+
+
+def mdn_rnn_loss(model: MDNRNN, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The MDN-RNN's exact NLL (Graves 2013, eq. 26: sum_t -log sum_j pi_j^t p_j(x_t | h_{t-1}), without the
+    end-of-stroke term), summed over steps (nats per sequence), mean over the batch."""
+    if not isinstance(model, MDNRNN):
+        checks.fail("mdn_rnn_loss", "model", "an MDNRNN", checks.describe(model), kind=TypeError)
     return sequence_nll(model, x).mean()
 
 

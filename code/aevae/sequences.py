@@ -40,6 +40,8 @@ from .data import binarize, load_fashion_mnist
 __all__ = [
     "StrokeProcess",
     "StrokeSample",
+    "MoveCounts",
+    "read_moves",
     "strokes_to_paths",
     "fashion_mnist_sequences",
     "images_to_sequences",
@@ -252,6 +254,55 @@ class StrokeProcess:
         checks.integer(n, "n", "StrokeProcess.entropy", minimum=2)
         nll = -self.log_prob(self.sample(n, generator).x)
         return float(nll.mean()), float(nll.std() / math.sqrt(n))
+
+
+class MoveCounts(NamedTuple):
+    """What :func:`read_moves` finds in a batch of strokes, counted over every step t >= 2."""
+
+    moves: torch.Tensor  # (N, T) int64: 0 straight, 1 turn back, 2 turn the same way, 3 reversal (the pen
+    #                      never makes it), -1 unreadable (this or the previous offset is off every unit
+    #                      step), -2 at t = 1 or a turn with no readable earlier turn to compare it with
+    turn_back_rate: float  # turns back / (turns back + turns the same way): the process's p_alternate
+    on_a_move: float  # share of steps t >= 2 that read as a possible move (0, 1 or 2)
+    reversals: float  # share of steps t >= 2 that read as a reversal (3)
+
+
+def read_moves(proc: StrokeProcess, x: torch.Tensor) -> MoveCounts:
+    """Read strokes (data or samples) back into the moves of the generative story.
+
+    Every offset is snapped to its nearest unit heading if it lies within ``3 * noise`` of it; a step is
+    readable when it and the previous offset are. A heading change of 0 is straight, of +-1 a turn, else
+    a reversal. A turn is compared with the most recent turn read in the stroke (back if opposite, same
+    if equal); after an unreadable step or a reversal there is none until the next turn. For
+    the process's own strokes ``turn_back_rate`` estimates ``p_alternate`` however many steps back the
+    previous turn was: a model whose samples keep it remembers that turn across the sequence.
+    (N, T, 2) -> :class:`MoveCounts`.
+    """
+    where = "read_moves"
+    if not isinstance(proc, StrokeProcess):
+        checks.fail(where, "proc", "a StrokeProcess", checks.describe(proc), kind=TypeError)
+    StrokeProcess._check_x(x, where, min_steps=2)
+    if x.shape[0] < 1:
+        checks.fail(where, "x", "at least one stroke (N >= 1, T >= 2, 2)", checks.describe(x))
+    K = proc.n_headings
+    dist, heading = torch.cdist(x.double().reshape(-1, 2), proc.speed * proc.directions()).min(1)
+    heading, on = heading.reshape(x.shape[:2]), (dist < 3 * proc.noise).reshape(x.shape[:2])  # (N, T) each
+    N, T = heading.shape
+    moves = torch.full((N, T), -2, dtype=torch.int64)
+    last = torch.zeros(N, dtype=torch.int64)  # direction of the last turn seen, 0 = none (yet, or lost)
+    for t in range(1, T):
+        local = on[:, t] & on[:, t - 1]  # both offsets on a unit step: the move is readable
+        change = (heading[:, t] - heading[:, t - 1]) % K  # 0 straight, 1 or K-1 a turn, else a reversal
+        turn = torch.where(change == 1, 1, torch.where(change == K - 1, -1, 0))  # +1 / -1 / 0
+        m = torch.where(change == 0, 0, torch.where(turn == 0, 3, torch.where(last == 0, -2,
+                        torch.where(turn == -last, 1, 2))))
+        moves[:, t] = torch.where(local, m, -1)
+        last = torch.where(~local | (m == 3), 0, torch.where(turn != 0, turn, last))
+    later = moves[:, 1:]  # steps t >= 2
+    back, same = int((later == 1).sum()), int((later == 2).sum())
+    possible = (later == -2) | ((later >= 0) & (later <= 2))
+    return MoveCounts(moves, back / max(back + same, 1), float(possible.double().mean()),
+                      float((later == 3).double().mean()))
 
 
 def strokes_to_paths(x: torch.Tensor) -> torch.Tensor:

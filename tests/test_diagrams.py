@@ -139,3 +139,135 @@ def test_curves_draws_one_line_per_series_with_its_own_x():
     assert [l.get_label() for l in lines] == ["a", "b", "floor"]
     assert list(lines[1].get_xdata()) == [1, 2, 3, 4, 5]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and ax.get_xlabel() == "k"
+
+
+# The decision tree of chapter 8's flowchart (aevae.diagrams.decision_tree), on a tree of the same shape.
+
+from matplotlib.path import Path  # noqa: E402
+from matplotlib.text import Annotation  # noqa: E402
+
+TREE = {"question": "Sequences with several\npossible continuations?", "yes": "MDN-RNN\n-0.567 nats/step (VRNN -0.307)",
+        "no": {"question": "Need new samples?",
+               "yes": {"question": "One model, a fixed prior,\nno second stage?", "yes": "VAE\nFréchet 62.8",
+                       "no": "AE + a fitted mixture\nFréchet 4.8 ± 0.2 (VAE prior: 62.8 ± 2.8)"},
+               "no": {"question": "Need a likelihood?", "yes": "VAE, −IWAE in nats\n190.8 floor vs 238.8",
+                      "no": {"question": "Need disentangled factors?", "yes": "no reliable choice:\nMIG 0.08 vs 0.90",
+                             "no": "AE: compress, reconstruct,\ndenoise, classifier features"}}}}
+
+
+def _count(tree):
+    """(questions, leaves) of a tree, counted independently of the drawing code."""
+    if isinstance(tree, str):
+        return 0, 1
+    (qy, ly), (qn, ln) = _count(tree["yes"]), _count(tree["no"])
+    return 1 + qy + qn, ly + ln
+
+
+def _drawn_tree(tree=TREE, **kw):
+    fig, boxes = diagrams.decision_tree(tree, **kw)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    extent = {path: box.get_bbox_patch().get_window_extent(renderer) for path, box in boxes.items()}
+    arrows = [t for t in fig.axes[0].texts if isinstance(t, Annotation) and t.arrow_patch is not None]
+    return fig, boxes, extent, arrows, renderer
+
+
+def _to_boundary(point, bbox):
+    """Distance in pixels from a point to the outline of a bounding box (inside or out)."""
+    x, y = point
+    dx, dy = max(bbox.x0 - x, 0, x - bbox.x1), max(bbox.y0 - y, 0, y - bbox.y1)
+    if dx or dy:
+        return float(np.hypot(dx, dy))
+    return float(min(x - bbox.x0, bbox.x1 - x, y - bbox.y0, bbox.y1 - y))
+
+
+def _ends(arrow):
+    """The drawn start (the path's first vertex) and tip (its farthest vertex: arrows are straight) in pixels."""
+    patch = arrow.arrow_patch
+    path = patch.get_transform().transform_path(patch.get_path())
+    codes = path.codes if path.codes is not None else np.full(len(path.vertices), Path.LINETO)
+    vertices = path.vertices[(codes != Path.CLOSEPOLY) & (codes != Path.STOP)]  # a CLOSEPOLY's vertex is unused
+    start = vertices[0]
+    tip = vertices[np.argmax(np.hypot(*(vertices - start).T))]
+    return start, tip
+
+
+def test_decision_tree_arrows_start_and_end_on_their_boxes():
+    fig, boxes, extent, arrows, _ = _drawn_tree()
+    by_artist = {id(box): path for path, box in boxes.items()}
+    questions, _ = _count(TREE)
+    assert len(arrows) == 2 * questions
+    seen = set()
+    for arrow in arrows:
+        source, target = by_artist[id(arrow.anncoords)], by_artist[id(arrow.xycoords)]
+        assert target[:-1] == source and target[-1] in ("yes", "no"), (source, target)
+        seen.add(target)
+        start, tip = _ends(arrow)
+        assert _to_boundary(start, extent[source]) <= 2, (arrow.get_label(), start, extent[source])
+        assert _to_boundary(tip, extent[target]) <= 2, (arrow.get_label(), tip, extent[target])
+        # and in between it crosses no box: points along it lie outside every box
+        for t in np.linspace(0.05, 0.95, 40):
+            point = start + t * (tip - start)
+            for path, bbox in extent.items():
+                assert not bbox.shrunk(1, 1).contains(*point) or _to_boundary(point, bbox) <= 2, \
+                    f"{arrow.get_label()} crosses the box {boxes[path].get_label()!r}"
+    assert seen == {p for p in boxes if p}  # every box but the root is reached by exactly one arrow
+
+
+def test_decision_tree_boxes_and_branch_labels_do_not_overlap():
+    fig, boxes, extent, arrows, renderer = _drawn_tree()
+    paths = list(extent)
+    for i, a in enumerate(paths):
+        for b in paths[i + 1:]:
+            ea, eb = extent[a], extent[b]
+            overlap = min(ea.x1, eb.x1) - max(ea.x0, eb.x0) > 0 and min(ea.y1, eb.y1) - max(ea.y0, eb.y0) > 0
+            assert not overlap, f"boxes {boxes[a].get_label()!r} and {boxes[b].get_label()!r} overlap"
+    labels = [t for t in fig.axes[0].texts if t.get_text() in ("yes", "no") and not isinstance(t, Annotation)]
+    questions, _ = _count(TREE)
+    assert sorted(t.get_text() for t in labels) == ["no"] * questions + ["yes"] * questions
+    for label in labels:
+        e = label.get_window_extent(renderer)
+        assert not any(e.overlaps(bbox) for bbox in extent.values()), f"a {label.get_text()!r} label sits on a box"
+    # the figure fits the page: the whole diagram lies inside it, text no smaller than 8 pt
+    width, height = fig.get_size_inches() * fig.dpi
+    for bbox in extent.values():
+        assert bbox.x0 >= 0 and bbox.y0 >= 0 and bbox.x1 <= width and bbox.y1 <= height
+    assert min(box.get_fontsize() for box in boxes.values()) >= 8
+
+
+def test_decision_tree_draws_one_box_per_question_and_leaf():
+    fig, boxes, *_ = _drawn_tree()
+    questions, leaves = _count(TREE)
+    gids = [box.get_gid() for box in boxes.values()]
+    assert gids.count("question") == questions == 5 and gids.count("leaf") == leaves == 6
+    assert boxes[()].get_text() == TREE["question"]
+    assert boxes[("no", "yes", "no")].get_text() == TREE["no"]["yes"]["no"]
+    # "yes" leads right on the same row, "no" down in the same column
+    (x0, y0), (xy, yy), (xn, yn) = (boxes[p].get_position() for p in ((), ("yes",), ("no",)))
+    assert xy > x0 and yy == y0 and xn == x0 and yn < y0
+    single, only = diagrams.decision_tree("just do it")
+    assert list(only) == [()] and only[()].get_gid() == "leaf"
+
+
+def test_decision_tree_on_a_given_axes_and_too_small_axes():
+    fig, ax = plt.subplots(figsize=(12, 8))
+    same, boxes = diagrams.decision_tree(TREE, ax=ax)
+    assert same is fig and len(boxes) == 11
+    _, small = plt.subplots(figsize=(2, 2))
+    with pytest.raises(ValueError, match="too small"):
+        diagrams.decision_tree(TREE, ax=small)
+
+
+@pytest.mark.parametrize("tree, problem", [
+    ({"question": "Need samples?", "yes": "VAE"}, r"two branches.*lacks 'no'"),
+    ({"question": "Need samples?"}, r"two branches.*lacks 'yes' and 'no'"),
+    ({"question": "Need samples?", "yes": "VAE", "no": {"question": "Deeper?", "no": "AE"}},
+     r"'Deeper\?' at the branch no needs two branches.*lacks 'yes'"),
+    ({"question": "Need samples?", "yes": "", "no": "AE"}, r"empty label.*leaf at the branch yes"),
+    ({"question": "  ", "yes": "VAE", "no": "AE"}, r"empty label.*question at the root"),
+    ({"question": "Need samples?", "yes": "VAE", "no": "AE", "maybe": "PCA"}, r"other than.*'maybe'"),
+    ({"question": "Need samples?", "yes": 3, "no": "AE"}, r"must be a leaf"),
+])
+def test_decision_tree_rejects_bad_trees_naming_the_problem(tree, problem):
+    with pytest.raises(ValueError, match=problem):
+        diagrams.decision_tree(tree)

@@ -19,7 +19,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from .data import CLASSES
 
 __all__ = ["ae_diagram", "vae_diagram", "ae_vae_diagram", "reparameterization_diagram", "latent_ellipses",
-           "graphical_models", "labels_of"]
+           "graphical_models", "labels_of", "decision_tree"]
 
 # Colours: encoder, code, decoder, noise (stochastic), gradients.
 ENC, CODE, DEC, NOISE, GRAD = "#cfe2f3", "#fde9a9", "#d9ead3", "#f4cccc", "#c0392b"
@@ -342,3 +342,146 @@ def graphical_models():
         _frame(ax, kind)
     fig.tight_layout()
     return fig
+
+
+# A decision tree: questions in boxes, "yes" and "no" branches, a leaf (what to do) at each end.
+
+QUESTION_BOX = dict(boxstyle="round,pad=0.45", fc="#e8eef7", ec="#4c72b0", lw=1.1)
+LEAF_BOX = dict(boxstyle="round,pad=0.45,rounding_size=0.2", fc="#eef7e8", ec="#55a868", lw=1.1)
+BRANCHES = ("yes", "no")
+
+
+def _tree_nodes(tree, path=()):
+    """The nodes of a decision tree in preorder, as (path, kind, text); raises ValueError on a bad node."""
+    where = "the root" if not path else "the branch " + " → ".join(path)
+    if isinstance(tree, str):
+        if not tree.strip():
+            raise ValueError(f"empty label: the leaf at {where} has no text")
+        return [(path, "leaf", tree)]
+    if not isinstance(tree, dict):
+        raise ValueError(f"{where} is {type(tree).__name__} {tree!r}: a node must be a leaf (a non-empty string) "
+                         "or a question (a dict with the keys 'question', 'yes' and 'no')")
+    question = tree.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"empty label: the question at {where} has no text (its 'question' is {question!r})")
+    missing = [b for b in BRANCHES if tree.get(b) is None]
+    if missing:
+        raise ValueError(f"the question {question!r} at {where} needs two branches, 'yes' and 'no'; "
+                         f"it lacks {' and '.join(repr(m) for m in missing)}")
+    extra = sorted(set(tree) - {"question", *BRANCHES})
+    if extra:
+        raise ValueError(f"the question {question!r} at {where} has keys other than 'question', 'yes' and 'no': "
+                         f"{extra}")
+    nodes = [(path, "question", question)]
+    for branch in BRANCHES:
+        nodes += _tree_nodes(tree[branch], path + (branch,))
+    return nodes
+
+
+def decision_tree(tree, ax=None, fontsize: float = 9, hgap: float = 46, vgap: float = 24,
+                  margin: float = 6):
+    """Draw a decision tree: each question a blue box, each leaf a green box (its lines left-aligned), an
+    arrow labelled "yes" to the right and one labelled "no" downwards from every question.
+
+    ``tree`` is a leaf — a non-empty string (new lines with ``\\n``) — or a question, a dict
+    ``{"question": str, "yes": tree, "no": tree}``. The layout puts a question's "yes" branch to its right
+    on the same row and its "no" branch below it, in the same column (columns are centred, as wide as their
+    widest box); so a chain of questions whose "no" leads to the next reads down the left, each "yes"
+    leading off to the right. Sizes (``fontsize``, the gaps ``hgap``, ``vgap``, ``margin``) are in points,
+    and the axes' data unit is one point: the boxes never overlap, whatever their text.
+
+    Each box is a ``Text`` with a bbox patch (gid ``"question"`` or ``"leaf"``, label its text on one
+    line); each arrow an ``Annotation`` whose ends are given in the coordinates of its two boxes
+    (``xycoords``/``textcoords`` are the box artists), shrunk by the boxes' padding so that it starts and
+    ends on their outlines; the labels "yes" and "no" are texts beside the arrows. Without ``ax`` the figure
+    is made to the diagram's size; a given ``ax`` must be large enough (ValueError otherwise).
+
+    Returns ``(fig, boxes)``: ``boxes`` maps each node's path from the root (a tuple of "yes"/"no", the
+    root ``()``) to its box, in preorder. Raises ValueError, naming the node, for a question without two
+    branches or an empty label.
+    """
+    nodes = _tree_nodes(tree)
+    kind = {path: k for path, k, _ in nodes}
+    if ax is None:
+        fig = plt.figure(figsize=(4, 3))
+        ax = fig.add_axes((0, 0, 1, 1))
+        own = True
+    else:
+        fig, own = ax.figure, False
+    ax.set_axis_off()
+    boxes, size = {}, {}
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else fig._get_renderer()
+    to_pt = 72 / fig.dpi
+    for path, k, text in nodes:
+        style = dict(QUESTION_BOX if k == "question" else LEAF_BOX)
+        box = ax.text(0, 0, text, ha="center", va="center", fontsize=fontsize, bbox=style, gid=k,
+                      multialignment="center" if k == "question" else "left",
+                      label=text.replace("\n", " "), zorder=3)
+        ext = box.get_window_extent(renderer)
+        pad = float(style["boxstyle"].split("pad=")[1].split(",")[0]) * fontsize  # points: pad × font size
+        size[path] = (ext.width * to_pt + 2 * pad, ext.height * to_pt + 2 * pad, pad)
+        boxes[path] = box
+
+    # Rows: a "yes" child shares its parent's row; a "no" child starts below the rows its sibling used.
+    row, column_of = {}, {}
+
+    def place(path, r, column):
+        row[path], column_of[path] = r, column
+        if kind[path] == "leaf":
+            return 1
+        used = place(path + ("yes",), r, path + ("yes",))  # a "yes" child starts a new column
+        return used + place(path + ("no",), r + used, column)
+
+    n_rows = place((), 0, ())
+    columns = {}
+    for path in boxes:
+        columns.setdefault(column_of[path], []).append(path)
+    col_width = {c: max(size[p][0] for p in members) for c, members in columns.items()}
+    col_left = {(): 0.0}
+    for path in boxes:  # preorder: a parent's column is placed before its "yes" child's
+        if kind[path] == "question":
+            child = path + ("yes",)
+            col_left[child] = col_left[column_of[path]] + col_width[column_of[path]] + hgap
+    row_height = [max(size[p][1] for p in boxes if row[p] == r) for r in range(n_rows)]
+    row_top = np.concatenate([[0.0], -np.cumsum(np.asarray(row_height) + vgap)])
+    centre = {}
+    for path, box in boxes.items():
+        c = column_of[path]
+        centre[path] = (col_left[c] + col_width[c] / 2, row_top[row[path]] - row_height[row[path]] / 2)
+        box.set_position(centre[path])
+    width = max(col_left[c] + col_width[c] for c in columns)
+    height = -row_top[-1] - vgap
+
+    label_style = dict(fontsize=fontsize, color="0.3", style="italic", zorder=3)
+    for path, k, _ in nodes:
+        if k != "question":
+            continue
+        (px, py), (pw, ph, ppad) = centre[path], size[path]
+        for branch in BRANCHES:
+            child = path + (branch,)
+            (cx, cy), (cw, ch, cpad) = centre[child], size[child]
+            if branch == "yes":  # right edge, middle -> left edge, middle (the same row: the same height)
+                start, end = (1, 0.5), (0, 0.5)
+                ax.text((px + pw / 2 + cx - cw / 2) / 2, py + 2, "yes", ha="center", va="bottom", **label_style)
+            else:  # bottom edge, middle -> top edge, middle (the same column: the same centre)
+                start, end = (0.5, 0), (0.5, 1)
+                ax.text(px + 4, (py - ph / 2 + cy + ch / 2) / 2, "no", ha="left", va="center", **label_style)
+            ax.annotate("", xy=end, xycoords=boxes[child], xytext=start, textcoords=boxes[path],
+                        arrowprops=dict(arrowstyle="-|>", color="0.35", lw=1.1, mutation_scale=11,
+                                        shrinkA=ppad, shrinkB=cpad),
+                        label=f"{boxes[path].get_label()} -> {boxes[child].get_label()}", zorder=2)
+
+    total_w, total_h = width + 2 * margin, height + 2 * margin
+    if own:
+        fig.set_size_inches(total_w / 72, total_h / 72)
+        ax.set_xlim(-margin, width + margin)
+        ax.set_ylim(-height - margin, margin)
+    else:  # one data unit = one point, the diagram centred in the axes
+        bbox = ax.get_position()
+        ax_w, ax_h = (bbox.width * fig.get_figwidth() * 72, bbox.height * fig.get_figheight() * 72)
+        if ax_w < total_w or ax_h < total_h:
+            raise ValueError(f"the axes ({ax_w / 72:.1f} × {ax_h / 72:.1f} in) are too small for the decision "
+                             f"tree ({total_w / 72:.1f} × {total_h / 72:.1f} in)")
+        ax.set_xlim(width / 2 - ax_w / 2, width / 2 + ax_w / 2)
+        ax.set_ylim(-height / 2 - ax_h / 2, -height / 2 + ax_h / 2)
+    return fig, boxes

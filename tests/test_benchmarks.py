@@ -208,3 +208,30 @@ def test_readme_update_keeps_the_other_blocks(bench, tmp_path, monkeypatch):
     for name in ("throughput", "notebooks"):
         assert blocks[name] in after
     assert "<!-- bench:quality -->\nq\n<!-- /bench:quality -->" in after and after.endswith("the end\n")
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"aevae_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_conv_shapes_exploration_runs_and_reports_each_checkpoint(tmp_path):
+    conv = _load("conv_shapes")
+    model = conv.ConvVAE(k=10, side=32)
+    mu, logvar = model.encode(torch.rand(3, 1024))
+    assert mu.shape == logvar.shape == (3, 10) and model.dec(mu).shape == (3, 1024)
+    # the loss is the beta-weighted negative ELBO of aevae.objectives.vae_loss's form: beta = 0 leaves the NLL only
+    x = torch.bernoulli(torch.rand(4, 1024), generator=torch.Generator().manual_seed(0))
+    nll = conv.beta_elbo(model, x, 0.0, torch.Generator().manual_seed(1))
+    full = conv.beta_elbo(model, x, 1.0, torch.Generator().manual_seed(1))
+    assert full > nll > 0
+    out = conv.main(["--arch", "conv", "--steps", "4", "--checkpoints", "2", "--n-train", "256", "--n-pool", "128",
+                     "--clf-epochs", "1", "--batch", "32", "--out", str(tmp_path / "o.json")])
+    assert [p["step"] for p in out["points"]] == [2, 4]
+    assert json.loads((tmp_path / "o.json").read_text())["points"] == out["points"]
+    for p in out["points"]:
+        assert 0 <= p["mig"] <= 1 and p["recon_nats"] > 0 and set(p["acc_recon"]) == {"shape", "scale", "orientation"}
+    with pytest.raises(SystemExit):
+        conv.main(["--steps", "4", "--checkpoints", "9"])

@@ -168,6 +168,19 @@ def is_local(url: str) -> bool:
     return parsed.scheme in {"http", "https"} and parsed.hostname in LOCAL_HOSTS
 
 
+def block_non_local(page, blocked: list[str]) -> None:
+    """Let ``page`` load local URLs only: every other request is aborted and its URL appended to ``blocked``."""
+
+    def route(r):
+        if is_local(r.request.url):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort("blockedbyclient")
+
+    page.route("**/*", route)
+
+
 @dataclass
 class PageReport:
     url: str
@@ -322,13 +335,6 @@ class Chromium:
         external_errors: list[str] = []
         js_errors: list[str] = []
 
-        def route(r):
-            if is_local(r.request.url):
-                r.continue_()
-            else:
-                report.blocked.append(r.request.url)
-                r.abort("blockedbyclient")
-
         def on_console(msg):
             if msg.type != "error":
                 return
@@ -339,7 +345,7 @@ class Chromium:
             else:
                 js_errors.append(f"{msg.text}" + (f" (at {source})" if source else ""))
 
-        page.route("**/*", route)
+        block_non_local(page, report.blocked)
         page.on("console", on_console)
         page.on("pageerror", lambda err: js_errors.append(f"uncaught {err.name}: {err.message}"))
         try:

@@ -56,3 +56,19 @@ def tiny_idx(tmp_path):
     img_path.write_bytes(gzip.compress(idx_bytes(images)))
     lab_path.write_bytes(gzip.compress(idx_bytes(labels)))
     return img_path, lab_path, images, labels
+
+
+@pytest.fixture(scope="session")
+def k2_models():
+    """An untrained k = 2 AE (seed 0) and VAE (seed 1) of the book's network, in eval mode: what the
+    explorer tests (unit and browser) export and compare with the page's forward pass."""
+    import torch
+
+    from aevae.config import book_net
+    from aevae.models import VAE, Autoencoder
+
+    torch.manual_seed(0)
+    ae = Autoencoder(book_net(2))
+    torch.manual_seed(1)
+    vae = VAE(book_net(2))
+    return ae.eval(), vae.eval()

@@ -22,17 +22,13 @@ from aevae.explorer import (
     forward,
     standalone_page,
 )
-from aevae.models import VAE, Autoencoder, Decoder, NetConfig
+from aevae.models import Autoencoder, Decoder, NetConfig
 from aevae.vae_eval import GaussianVAE
 
 
 @pytest.fixture(scope="module")
-def models():
-    torch.manual_seed(0)
-    ae = Autoencoder(book_net(2))
-    torch.manual_seed(1)
-    vae = VAE(book_net(2))
-    return ae.eval(), vae.eval()
+def models(k2_models):
+    return k2_models
 
 
 @pytest.fixture(scope="module")

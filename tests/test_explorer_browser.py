@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from browser_support import BUILD, ROOT, Chromium, is_local, serve
+from browser_support import BUILD, ROOT, Chromium, block_non_local, serve
 
 pytestmark = pytest.mark.browser
 
@@ -25,17 +25,6 @@ CODES = [(0.0, 0.0), (1.3, -0.7), (-2.4, 1.9)]  # the three codes at which the p
 SCREENSHOT = ROOT / "artifacts" / "explorer.png"
 AGREEMENT = ROOT / "artifacts" / "explorer_agreement.json"
 CHAPTER = "chapters/04_vae"
-
-
-def _models():
-    from aevae.config import book_net
-    from aevae.models import VAE, Autoencoder
-
-    torch.manual_seed(0)
-    ae = Autoencoder(book_net(2))
-    torch.manual_seed(1)
-    vae = VAE(book_net(2))
-    return ae.eval(), vae.eval()
 
 
 def _mean_images(ae, vae, z) -> list[np.ndarray]:
@@ -52,10 +41,10 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory):
+def standalone(tmp_path_factory, k2_models):
     from aevae.explorer import explorer_html, standalone_page
 
-    ae, vae = _models()
+    ae, vae = k2_models
     rng = np.random.default_rng(0)
     n = 600
     labels = rng.integers(0, 10, n)
@@ -84,14 +73,7 @@ class _Page:
         self.errors: list[str] = []
         self.blocked: list[str] = []
 
-        def route(r):
-            if is_local(r.request.url):
-                r.continue_()
-            else:
-                self.blocked.append(r.request.url)
-                r.abort("blockedbyclient")
-
-        self.page.route("**/*", route)
+        block_non_local(self.page, self.blocked)
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught {e.name}: {e.message}"))
 

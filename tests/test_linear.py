@@ -171,3 +171,35 @@ def test_step_decay_and_fit_stages(data):
     assert principal_angles(decoder_matrix(model), pca.components[:, :K]).max() < 0.05  # radians
     model2, hist2 = run()
     assert hist2.loss == hist.loss  # deterministic
+
+
+def test_train_linear_ae_is_fit_stages_on_one_thread_in_any_process(data):
+    """Chapter 2's parallel trainings: the same weights and curve as fit_stages run here on one thread,
+    and the same again from a worker process."""
+    from aevae.jobs import parallel_map
+    from aevae.linear import train_linear_ae
+
+    x = data.float()
+    plan = step_decay(TrainConfig(batch_size=100, seed=0), (1e-2, 1e-3), epochs_per_stage=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(4)
+        ref = linear_ae(K, input_dim=D)
+        w0 = decoder_matrix(ref)
+        ref_hist = fit_stages(ref, ae_loss, x[:2000], plan)
+    finally:
+        torch.set_num_threads(threads)
+    run = train_linear_ae(K, x[:2000], x[2000:], plan, seed=4)
+    assert torch.get_num_threads() == threads
+    assert torch.equal(run.w_init, w0) and run.history.loss == ref_hist.loss
+    assert all(torch.equal(v, ref.state_dict()[k]) for k, v in run.model.state_dict().items())
+    with torch.no_grad():
+        test_mse = float(((ref(x[2000:]).x_hat - x[2000:]) ** 2).mean())
+    assert len(run.curve) == 2 and run.curve[-1][0] == pytest.approx(test_mse, rel=1e-5)
+    remote = parallel_map(train_linear_ae, [(K, x[:2000], x[2000:], plan, 4), (2, x[:2000], x[2000:], plan, 4)], n_jobs=2)
+    assert remote[0].history.loss == run.history.loss and torch.equal(remote[0].w_init, run.w_init)
+    from_numpy = train_linear_ae(K, x[:2000].numpy(), x[2000:].numpy(), plan, seed=4)
+    assert from_numpy.history.loss == run.history.loss
+    with pytest.raises(ValueError, match="train_linear_ae: x_test"):
+        train_linear_ae(K, x[:2000], x[2000:, :5], plan)

@@ -76,6 +76,37 @@ def test_eval_classifier_trains_deterministically():
     assert isinstance(a.model, EvalClassifier)
 
 
+def test_the_classifier_job_trains_what_train_eval_classifier_trains(monkeypatch):
+    """The cached job (chapters 3-5) is the same training as train_eval_classifier on one thread."""
+    from aevae import jobs as J
+    from aevae.config import book_net
+    from aevae.data import load_fashion_mnist
+    from aevae.metrics import ClassifierConfig, classifier_from, eval_classifier_job
+
+    monkeypatch.setenv("AEVAE_CACHE", "off")
+    job = eval_classifier_job(epochs=1, seed=2)
+    job = J.TrainJob(job.model, job.config, job.loss, J.DataSpec("fashion-mnist-labelled", first=1000), job.train,
+                     init_seed=job.init_seed)
+    result = J.run_jobs([job], n_jobs=1)[0]
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref = train_eval_classifier(train.images[:1000], train.labels[:1000], test.images[:500], test.labels[:500],
+                                    epochs=1, seed=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(v, result.state_dict[k]) for k, v in ref.model.state_dict().items())
+    clf = classifier_from(result, test.images[:500], test.labels[:500])
+    assert clf.test_accuracy == ref.test_accuracy
+    assert ClassifierConfig() == ClassifierConfig(784, (512, 256), 10)
+    ae = J.JobResult(J.TrainJob("ae", book_net(2), "ae"), {}, result.history)
+    with pytest.raises(ValueError, match="classifier_from: result must be the JobResult of eval_classifier_job"):
+        classifier_from(ae, test.images[:5], test.labels[:5])
+    with pytest.raises(ValueError, match="classifier_from: the test images and labels"):
+        classifier_from(result, test.images[:5], test.labels[:4])
+
+
 def test_sample_quality_many_equals_sample_quality_per_set():
     from aevae.metrics import EvalClassifier, TrainedClassifier, sample_quality, sample_quality_many
 

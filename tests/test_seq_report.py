@@ -124,3 +124,11 @@ def test_train_models_keeps_the_order_and_matches_run_jobs(monkeypatch, capsys):
         assert torch.equal(models["MDN-RNN"].state_dict()[k], v), k
     assert hists["MDN-RNN"].loss == direct.history.loss
     assert not models["RNN"].training
+    started = []
+    monkeypatch.setattr("aevae.jobs.run_jobs", lambda js, verbose=True: started.extend(j.name for j in js) or
+                        [run_jobs([j], verbose=False)[0] for j in js])
+    jobs["VRNN"] = TrainJob("vrnn", cfg, "vrnn_warmup", data, train, loss_kwargs={"steps": 2}, name="VRNN")
+    models, _ = S.train_models(jobs, verbose=False, start_first=["MDN-RNN"])
+    assert started == ["MDN-RNN", "VRNN", "RNN"] and list(models) == ["RNN", "MDN-RNN", "VRNN"]
+    with pytest.raises(KeyError, match="start_first names \\['LSTM'\\]"):
+        S.train_models(jobs, start_first=["LSTM"])

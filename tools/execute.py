@@ -34,6 +34,8 @@ class PeakMemory:
     def __init__(self, interval: float = 0.1):
         self.interval = interval
         self.peak = 0
+        self.cell = None  # the index of the cell running now (set by the client's hook)
+        self.peak_cell = None  # ... and while the peak was reached
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -46,7 +48,8 @@ class PeakMemory:
                     total += child.memory_info().rss
                 except psutil.Error:
                     pass
-            self.peak = max(self.peak, total)
+            if total > self.peak:
+                self.peak, self.peak_cell = total, self.cell
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -71,14 +74,15 @@ def machine() -> dict:
     }
 
 
-def execute(path: Path, timeout: int) -> dict:
+def execute(path: Path, timeout: int, profile: int = 0) -> dict:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", record_timing=False,
+        nb, timeout=timeout, kernel_name="python3", record_timing=bool(profile),
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
     with PeakMemory() as mem:
+        client.on_cell_start = lambda cell, cell_index: setattr(mem, "cell", cell_index)
         try:
             client.execute()
         except CellExecutionError:
@@ -88,8 +92,29 @@ def execute(path: Path, timeout: int) -> dict:
             print(f"error: {path} failed; its partly executed copy is {FAILED / path.name}", file=sys.stderr)
             raise
     seconds = time.perf_counter() - start
+    if profile:
+        print_profile(nb, profile)
+        print(f"  peak memory while cell {mem.peak_cell} ran", flush=True)
     nbformat.write(nb, path)
     return {"seconds": round(seconds, 1), "peak_mib": round(mem.peak / 2**20, 1)}
+
+
+def print_profile(nb, n: int) -> None:
+    """Print the ``n`` slowest code cells (seconds, index, first line) and strip the timing metadata
+    again, so that profiling leaves the committed notebook's metadata as it was."""
+    rows = []
+    for i, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).pop("execution", None)
+        if cell.cell_type != "code" or not timing:
+            continue
+        t0, t1 = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if t0 and t1:
+            dt = (datetime.fromisoformat(t1.replace("Z", "+00:00")) -
+                  datetime.fromisoformat(t0.replace("Z", "+00:00"))).total_seconds()
+            first = next((line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")), "")
+            rows.append((dt, i, first[:90]))
+    for dt, i, first in sorted(rows, reverse=True)[:n]:
+        print(f"  {dt:7.1f} s  cell {i:3d}  {first}", flush=True)
 
 
 def main() -> int:
@@ -97,6 +122,7 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("--no-record", action="store_true", help="do not update results/execution.json")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N slowest cells")
     args = parser.parse_args()
     os.environ.setdefault("AEVAE_PROGRESS", "0")  # no progress bars in stored outputs
     os.environ.setdefault("PYTHONHASHSEED", "0")
@@ -108,7 +134,7 @@ def main() -> int:
             print(f"error: no notebook at {path}", file=sys.stderr)
             return 2
         print(f"executing {path} …", flush=True)
-        stats = execute(path, args.timeout)
+        stats = execute(path, args.timeout, args.profile)
         rows.append((path.name, stats))
         record["notebooks"][path.name] = stats
         print(f"  {stats['seconds']:8.1f} s   peak {stats['peak_mib']:8.1f} MiB", flush=True)

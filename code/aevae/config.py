@@ -21,8 +21,9 @@ def book_net(latent_dim: int) -> NetConfig:
     return NetConfig(input_dim=784, hidden=HIDDEN, latent_dim=latent_dim, activation="relu", output="sigmoid")
 
 
-# Adam, batch 128, on the 60,000 training images: about 2.6 s per epoch for the MLP AE on 2 CPU cores.
-BOOK_TRAIN = TrainConfig(epochs=8, batch_size=128, lr=1e-3, seed=0)
+# Adam, batch 128, on the 60,000 training images: about 12 s per epoch for the MLP AE on one CPU thread
+# (each job's). 4 epochs: chosen by quality per second (benchmarks/quality.py, results/quality_per_second.json).
+BOOK_TRAIN = TrainConfig(epochs=4, batch_size=128, lr=1e-3, seed=0)
 
 
 # Chapter 6: dSprites-style shapes (aevae.shapes) with the full factor grid drawn at 32 x 32, an MLP

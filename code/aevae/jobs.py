@@ -41,7 +41,7 @@ from torch import nn
 from .train import History, NonFiniteLossError, TrainConfig, fit
 
 __all__ = ["DataSpec", "TrainJob", "JobResult", "JobError", "MODELS", "LOSSES", "TRANSFORMS", "DATASETS",
-           "run_job", "run_jobs", "parallel_map", "model_cache", "cache_dir", "source_digest", "default_workers"]
+           "run_job", "run_jobs", "parallel_map", "release_memory", "model_cache", "cache_dir", "source_digest", "default_workers"]
 
 
 # ------------------------------------------------------------------------------------------- registries
@@ -75,9 +75,15 @@ def _vrnn(config, prior: str = "learned"):
     return VRNN(config, prior=prior)
 
 
+def _eval_classifier(config):
+    from .metrics import EvalClassifier
+    return EvalClassifier(config.input_dim, tuple(config.hidden), config.classes)
+
+
 #: model name -> builder(config, **model_kwargs) returning an nn.Module
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "ae": _autoencoder, "vae": _vae, "gaussian_vae": _gaussian_vae, "rnn": _rnn, "mdn_rnn": _mdn_rnn, "vrnn": _vrnn,
+    "eval_classifier": _eval_classifier,
 }
 
 
@@ -123,6 +129,11 @@ def _loss_mdn_rnn():
     return mdn_rnn_loss
 
 
+def _loss_cross_entropy():
+    from .metrics import classifier_loss
+    return classifier_loss
+
+
 def _loss_vrnn_warmup(steps: int):
     from .recurrent import KLWarmup
     return KLWarmup(steps)
@@ -132,7 +143,7 @@ def _loss_vrnn_warmup(steps: int):
 LOSSES: dict[str, Callable[..., Callable]] = {
     "ae": _loss_ae, "vae": _loss_vae, "gaussian_vae": _loss_gaussian_vae, "denoising": _loss_denoising,
     "ae_bernoulli": _loss_ae_bernoulli, "rae": _loss_rae, "rnn": _loss_rnn, "mdn_rnn": _loss_mdn_rnn,
-    "vrnn_warmup": _loss_vrnn_warmup,
+    "vrnn_warmup": _loss_vrnn_warmup, "cross_entropy": _loss_cross_entropy,
 }
 
 
@@ -169,6 +180,13 @@ def _fashion_mnist_rows(split: str = "train") -> torch.Tensor:
     return images_to_sequences(load_fashion_mnist(split).images)
 
 
+@functools.lru_cache(maxsize=2)
+def _fashion_mnist_labelled(split: str = "train") -> torch.Tensor:
+    from .data import load_fashion_mnist
+    data = load_fashion_mnist(split)
+    return torch.cat([data.images, data.labels[:, None].float()], 1)  # (N, 785): the label rides along
+
+
 @functools.lru_cache(maxsize=4)
 def _strokes(n: int, seed: int) -> torch.Tensor:
     from .sequences import StrokeProcess
@@ -178,6 +196,7 @@ def _strokes(n: int, seed: int) -> torch.Tensor:
 #: data-set name -> loader(**params) returning the whole training tensor (N, ...), cached per process
 DATASETS: dict[str, Callable[..., torch.Tensor]] = {
     "fashion-mnist": _fashion_mnist, "shapes": _shapes, "fashion-mnist-rows": _fashion_mnist_rows, "strokes": _strokes,
+    "fashion-mnist-labelled": _fashion_mnist_labelled,
 }
 
 
@@ -514,6 +533,20 @@ def _parallel(jobs: list[TrainJob], digest: str, location: str | None, n_jobs: i
     return parallel_map(_run_one, [(j, digest, location, r) for j, r in zip(jobs, retrain)], n_jobs)
 
 
+def release_memory() -> bool:
+    """Hand the heap memory this process has freed back to the operating system (glibc's ``malloc_trim``),
+    after a garbage collection. A large temporary (chapter 2's SVD of 60,000 images in float64) otherwise
+    stays in the process's resident memory. Returns False where there is no glibc (nothing done)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0) or True)
+    except (OSError, AttributeError):
+        return False
+
+
 def parallel_map(fn: Callable, calls: Sequence[tuple], n_jobs: int | None = None) -> list:
     """``[fn(*args) for args in calls]`` in joblib/loky worker processes (``n_jobs``, default
     :func:`default_workers`), in order. The workers are stopped afterwards rather than after loky's idle
@@ -522,6 +555,7 @@ def parallel_map(fn: Callable, calls: Sequence[tuple], n_jobs: int | None = None
     n_jobs = default_workers() if n_jobs is None else n_jobs
     if n_jobs == 1 or len(calls) <= 1:
         return [fn(*args) for args in calls]
+    release_memory()  # the workers' memory adds to this process's: give back what it has freed first
     import joblib
     from joblib.externals.loky import get_reusable_executor
 

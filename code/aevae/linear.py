@@ -21,9 +21,11 @@ Shapes: N = examples, D = data dimension, k = latent dimension. Matrices are ret
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,6 +39,8 @@ __all__ = [
     "linear_ae",
     "step_decay",
     "fit_stages",
+    "LinearRun",
+    "train_linear_ae",
     "decoder_matrix",
     "encoder_matrix",
     "set_linear_weights",
@@ -117,6 +121,62 @@ def fit_stages(
         if after_stage is not None:
             after_stage(i, model)
     return total
+
+
+@dataclass
+class LinearRun:
+    """What :func:`train_linear_ae` returns: the trained model, its random initial decoder ``w_init``
+    (D, k), the (test MSE, training MSE) after each stage, and the History of the whole run."""
+
+    model: Autoencoder
+    w_init: torch.Tensor
+    curve: list[tuple[float, float]]
+    history: History
+
+
+def _shared(x):
+    """A float32 numpy array as a tensor over the same memory (no copy), anything else as it is. joblib hands
+    large numpy arguments to worker processes as read-only memory maps: read, never written, so torch's
+    warning about non-writable arrays does not apply."""
+    if not isinstance(x, np.ndarray):
+        return x
+    if x.dtype != np.float32:
+        x = x.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(x)
+
+
+def train_linear_ae(k: int, x_train: torch.Tensor | np.ndarray, x_test: torch.Tensor | np.ndarray,
+                    stages: Sequence[TrainConfig] = LINEAR_TRAIN, seed: int = 0) -> LinearRun:
+    """One linear AE (``torch.manual_seed(seed)``, then :func:`linear_ae`) trained on the centred images
+    ``x_train`` by :func:`fit_stages` with the mean squared error, on **one CPU thread** (restored
+    afterwards), so that its numbers do not depend on where it runs: chapter 2 trains its AEs side by side
+    in worker processes with :func:`aevae.jobs.parallel_map`."""
+    from .objectives import ae_loss, mse_per_pixel
+    from .train import batched
+
+    checks.integer(k, "k", "train_linear_ae")
+    x_train, x_test = _shared(x_train), _shared(x_test)
+    x_train = checks.tensor(x_train, "x_train", "train_linear_ae", ndim=2, dims="(N, D)")
+    x_test = checks.batch(x_test, x_train.shape[1], "x_test", "train_linear_ae")
+
+    def mse_on(model, x):
+        model.eval()
+        return float(batched(lambda b: mse_per_pixel(model(b).x_hat, b), x).mean())
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        model = linear_ae(k, x_train.shape[1])
+        w_init = decoder_matrix(model)  # (D, k)
+        curve: list[tuple[float, float]] = []
+        hist = fit_stages(model, ae_loss, x_train, stages, desc=f"linear AE, k={k}",
+                          after_stage=lambda i, m: curve.append((mse_on(m, x_test), mse_on(m, x_train))))
+    finally:
+        torch.set_num_threads(threads)
+    return LinearRun(model.eval(), w_init, curve, hist)
 
 
 def _linear_ae(model, where: str) -> None:

@@ -28,6 +28,10 @@ from .train import TrainConfig, batched, fit
 __all__ = [
     "EvalClassifier",
     "train_eval_classifier",
+    "ClassifierConfig",
+    "eval_classifier_job",
+    "classifier_from",
+    "classifier_loss",
     "frechet_distance",
     "precision_recall",
     "sample_quality",
@@ -58,6 +62,15 @@ class EvalClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(self._input(x)))  # (B, classes) logits
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The evaluation classifier's shape: ``input_dim -> hidden -> classes`` (a job's config)."""
+
+    input_dim: int = 784
+    hidden: tuple[int, ...] = (512, 256)
+    classes: int = 10
 
 
 @dataclass
@@ -113,14 +126,45 @@ def train_eval_classifier(
     model = EvalClassifier(input_dim=train_images.shape[1])
     data = torch.cat([train_images, train_labels[:, None].float()], 1)  # labels ride along as a column
 
-    def loss_fn(m, batch, gen):
-        x, y = batch[:, :-1], batch[:, -1].long()
-        return nn.functional.cross_entropy(m(x), y)
-
-    hist = fit(model, loss_fn, data, TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed),
+    hist = fit(model, classifier_loss, data, TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed),
                device=device, desc="evaluation classifier")
     acc = float((TrainedClassifier(model, 0.0, 0.0).predict(test_images) == test_labels).float().mean())
     return TrainedClassifier(model, acc, hist.seconds)
+
+
+def classifier_loss(model: nn.Module, batch: torch.Tensor, generator=None) -> torch.Tensor:
+    """Cross-entropy, mean over the batch; ``batch`` (B, D + 1) carries the class index in its last column."""
+    x, y = batch[:, :-1], batch[:, -1].long()  # (B, D), (B,)
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def eval_classifier_job(epochs: int = 6, seed: int = 0):
+    """The evaluation classifier as a training job (:mod:`aevae.jobs`): chapters 3, 4 and 5 share one
+    training through the model cache, and it can train in parallel with a chapter's other jobs.
+    Same recipe as :func:`train_eval_classifier` (Adam, batch 128, lr 1e-3), on one thread."""
+    from .jobs import DataSpec, TrainJob
+
+    checks.integer(epochs, "epochs", "eval_classifier_job")
+    checks.integer(seed, "seed", "eval_classifier_job", minimum=0)
+    return TrainJob("eval_classifier", ClassifierConfig(), "cross_entropy", DataSpec("fashion-mnist-labelled"),
+                    TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed), init_seed=seed,
+                    name="evaluation classifier")
+
+
+def classifier_from(result, test_images: torch.Tensor, test_labels: torch.Tensor) -> TrainedClassifier:
+    """The :class:`TrainedClassifier` of a finished :func:`eval_classifier_job`, its test accuracy
+    measured on ``test_images``."""
+    from .jobs import JobResult
+
+    if not isinstance(result, JobResult) or result.job.model != "eval_classifier":
+        checks.fail("classifier_from", "result", "the JobResult of eval_classifier_job()", checks.describe(result),
+                    "run_jobs([eval_classifier_job()])[0]")
+    model = result.model()
+    test_images = checks.batch(test_images, model.body[0].in_features, "test_images", "classifier_from")
+    checks.tensor(test_labels, "test_labels", "classifier_from", kind="int", ndim=1, dims="(N,)")
+    checks.same_rows(test_images, test_labels, "the test images and labels", "classifier_from")
+    acc = float((TrainedClassifier(model, 0.0, 0.0).predict(test_images) == test_labels).float().mean())
+    return TrainedClassifier(model, acc, result.history.seconds)
 
 
 def _as_np(x) -> np.ndarray:

@@ -19,16 +19,21 @@ __all__ = ["train_models", "nll_table", "per_unit", "paired_excess", "on_a_move_
            "last_epochs_slope", "draw_strokes", "training_curves", "kl_per_step"]
 
 
-def train_models(jobs: Mapping, verbose: bool = True):
+def train_models(jobs: Mapping, verbose: bool = True, start_first: Sequence[str] = ()):
     """Run a dict of :class:`aevae.jobs.TrainJob` (``{kind: job}``) through :func:`aevae.jobs.run_jobs`,
-    the last kind first (the chapter lists the slow latent models last), and print one line per kind.
+    the kinds in ``start_first`` first, then the others from the last to the first (the chapter lists the
+    slow latent models last: the longest trainings start first, so no worker idles at the end), and print
+    one line per kind.
 
     Returns ``(models, histories)``, two dicts in the order of ``jobs``: the trained models (eval mode)
     and their :class:`aevae.train.History`.
     """
     from .jobs import run_jobs
 
-    slow_first = list(jobs)[::-1]
+    unknown = [kind for kind in start_first if kind not in jobs]
+    if unknown:
+        raise KeyError(f"train_models: start_first names {unknown}, which are not among the jobs {list(jobs)}.")
+    slow_first = list(start_first) + [kind for kind in list(jobs)[::-1] if kind not in start_first]
     results = dict(zip(slow_first, run_jobs([jobs[kind] for kind in slow_first], verbose=verbose)))
     results = {kind: results[kind] for kind in jobs}
     if verbose:

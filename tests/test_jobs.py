@@ -176,18 +176,3 @@ def test_a_killed_worker_stops_the_sweep_with_the_job_named(cache):
     assert isinstance(error, J.JobError), f"expected a JobError, got {error!r}"
     assert "'killed'" in str(error) and "stopped before this job finished" in str(error)
     assert [r.job for r in error.finished] == [quick], "the job finished before the worker died is kept"
-
-
-def test_release_memory_gives_freed_heap_back():
-    import psutil
-
-    me = psutil.Process()
-    blocks = [bytearray(4000) for _ in range(60_000)]  # about 240 MB of small blocks on the heap
-    keep = blocks[::50]  # a few survivors pin the heap, so free() alone cannot shrink it
-    del blocks
-    before = me.memory_info().rss
-    if J.release_memory():  # glibc: the free pages between the survivors go back to the system
-        assert me.memory_info().rss < before - (100 << 20)
-    else:
-        pytest.skip("no glibc malloc_trim here")
-    assert len(keep) == 1200

@@ -41,7 +41,7 @@ from torch import nn
 from .train import History, NonFiniteLossError, TrainConfig, fit
 
 __all__ = ["DataSpec", "TrainJob", "JobResult", "JobError", "MODELS", "LOSSES", "TRANSFORMS", "DATASETS",
-           "run_job", "run_jobs", "parallel_map", "release_memory", "model_cache", "cache_dir", "source_digest", "default_workers"]
+           "run_job", "run_jobs", "parallel_map", "model_cache", "cache_dir", "source_digest", "default_workers"]
 
 
 # ------------------------------------------------------------------------------------------- registries
@@ -533,20 +533,6 @@ def _parallel(jobs: list[TrainJob], digest: str, location: str | None, n_jobs: i
     return parallel_map(_run_one, [(j, digest, location, r) for j, r in zip(jobs, retrain)], n_jobs)
 
 
-def release_memory() -> bool:
-    """Hand the heap memory this process has freed back to the operating system (glibc's ``malloc_trim``),
-    after a garbage collection. A large temporary (chapter 2's SVD of 60,000 images in float64) otherwise
-    stays in the process's resident memory. Returns False where there is no glibc (nothing done)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0) or True)
-    except (OSError, AttributeError):
-        return False
-
-
 def parallel_map(fn: Callable, calls: Sequence[tuple], n_jobs: int | None = None) -> list:
     """``[fn(*args) for args in calls]`` in joblib/loky worker processes (``n_jobs``, default
     :func:`default_workers`), in order. The workers are stopped afterwards rather than after loky's idle
@@ -555,7 +541,6 @@ def parallel_map(fn: Callable, calls: Sequence[tuple], n_jobs: int | None = None
     n_jobs = default_workers() if n_jobs is None else n_jobs
     if n_jobs == 1 or len(calls) <= 1:
         return [fn(*args) for args in calls]
-    release_memory()  # the workers' memory adds to this process's: give back what it has freed first
     import joblib
     from joblib.externals.loky import get_reusable_executor
 
